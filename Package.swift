@@ -1,0 +1,47 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Upcoming features every target gets, set once.
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
+]
+
+var targets: [Target] = [
+    // Debian's libzstd through a system-library target (apt: libzstd-dev).
+    .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+    .executableTarget(name: "lockstep", dependencies: ["LockstepCLI"]),
+    .target(name: "LockstepCLI", dependencies: [
+        "LockstepCore", "LockstepStorage", "LockstepHost",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+    ]),
+    .target(name: "LockstepCore", dependencies: [
+        "CZstd",
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "_CryptoExtras", package: "swift-crypto"),
+    ]),
+    .target(name: "LockstepStorage", dependencies: ["LockstepCore"]),
+    // Linux calls Swift's Glibc module leaves out (xattrs, SEEK_DATA, O_NOATIME).
+    .target(name: "CHostShim"),
+    .target(name: "LockstepHost", dependencies: ["LockstepCore", "CHostShim"]),
+    .target(name: "LockstepTestSupport", dependencies: ["LockstepCore", "LockstepStorage", "LockstepHost"]),
+    .testTarget(name: "LockstepCoreTests", dependencies: ["LockstepCore", "LockstepStorage", "LockstepHost", "LockstepTestSupport"]),
+    .testTarget(name: "EndToEndTests", dependencies: ["LockstepCore", "LockstepStorage", "LockstepHost", "LockstepTestSupport"]),
+]
+for index in targets.indices where targets[index].type != .system && targets[index].name != "CHostShim" {
+    targets[index].swiftSettings = (targets[index].swiftSettings ?? []) + strictSettings
+}
+
+let package = Package(
+    name: "lockstep",
+    platforms: [.macOS(.v15)],
+    products: [.executable(name: "lockstep", targets: ["lockstep"])],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: targets,
+    swiftLanguageModes: [.v6]
+)

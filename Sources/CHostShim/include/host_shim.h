@@ -1,0 +1,19 @@
+#ifndef LOCKSTEP_HOST_SHIM_H
+#define LOCKSTEP_HOST_SHIM_H
+#include <sys/types.h>
+#include <stddef.h>
+
+/* Linux calls and constants that Swift's Glibc module does not export without _GNU_SOURCE. */
+extern const int lockstep_O_NOATIME;
+extern const int lockstep_O_PATH;
+extern const int lockstep_SEEK_DATA;
+extern const int lockstep_SEEK_HOLE;
+ssize_t lockstep_llistxattr(const char *path, char *list, size_t size);
+ssize_t lockstep_lgetxattr(const char *path, const char *name, void *value, size_t size);
+int lockstep_lsetxattr(const char *path, const char *name, const void *value, size_t size);
+int lockstep_fsetxattr(int fd, const char *name, const void *value, size_t size);
+ssize_t lockstep_flistxattr(int fd, char *list, size_t size);
+ssize_t lockstep_fgetxattr(int fd, const char *name, void *value, size_t size);
+int lockstep_fremovexattr(int fd, const char *name);
+int lockstep_mknodat(int dirfd, const char *name, unsigned int mode, unsigned long long dev);
+#endif

@@ -1,0 +1,20 @@
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include "host_shim.h"
+
+const int lockstep_O_NOATIME = O_NOATIME;
+const int lockstep_O_PATH = O_PATH;
+const int lockstep_SEEK_DATA = SEEK_DATA;
+const int lockstep_SEEK_HOLE = SEEK_HOLE;
+
+ssize_t lockstep_llistxattr(const char *path, char *list, size_t size) { return llistxattr(path, list, size); }
+ssize_t lockstep_lgetxattr(const char *path, const char *name, void *value, size_t size) { return lgetxattr(path, name, value, size); }
+int lockstep_lsetxattr(const char *path, const char *name, const void *value, size_t size) { return lsetxattr(path, name, value, size, 0); }
+int lockstep_fsetxattr(int fd, const char *name, const void *value, size_t size) { return fsetxattr(fd, name, value, size, 0); }
+ssize_t lockstep_flistxattr(int fd, char *list, size_t size) { return flistxattr(fd, list, size); }
+ssize_t lockstep_fgetxattr(int fd, const char *name, void *value, size_t size) { return fgetxattr(fd, name, value, size); }
+int lockstep_fremovexattr(int fd, const char *name) { return fremovexattr(fd, name); }
+int lockstep_mknodat(int dirfd, const char *name, unsigned int mode, unsigned long long dev) { return mknodat(dirfd, name, mode, (dev_t)dev); }

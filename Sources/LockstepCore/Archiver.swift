@@ -1,0 +1,431 @@
+package import Foundation
+import Synchronization
+
+/// What to back up and how.
+package struct BackupRequest: Sendable {
+    package var paths: [String]
+    package var host: String
+    package var tags: [String] = []
+    package var metadata: [String: String] = [:]
+    /// The snapshot whose unchanged files are reused without being read; nil: read everything.
+    package var parent: StoredSnapshot?
+    package var workers: Int = max(ProcessInfo.processInfo.activeProcessorCount, 1)
+    package var program: String
+
+    package init(paths: [String], host: String, program: String) {
+        self.paths = paths
+        self.host = host
+        self.program = program
+    }
+}
+
+/// Takes a snapshot of paths: walks them (one thread), reads, chunks, hashes, compresses,
+/// encrypts and packs changed files on `workers` threads, then writes the trees bottom-up, flushes
+/// packs and index, and writes the snapshot last. A per-file problem is reported and counted;
+/// a repository failure throws and nothing is committed.
+package final class Archiver: Sendable {
+    private let repository: Repository
+    private let fs: any SourceFileSystem
+    private let reporter: any ProblemReporter
+    package let progress: LiveProgress
+    private let clock: @Sendable () -> Date
+
+    package init(repository: Repository, fs: any SourceFileSystem, reporter: any ProblemReporter,
+                 progress: LiveProgress = LiveProgress(), clock: @escaping @Sendable () -> Date = { Date() }) {
+        self.repository = repository
+        self.fs = fs
+        self.reporter = reporter
+        self.progress = progress
+        self.clock = clock
+    }
+
+    // MARK: - The in-memory skeleton
+
+    /// A directory being built: its nodes, where file results go, and its subdirectories.
+    private final class PendingDir: @unchecked Sendable {
+        var nodes: [Node] = []
+        var subdirs: [(index: Int, dir: PendingDir)] = []
+    }
+
+    private struct FileJob: Sendable {
+        var dir: PendingDir
+        var index: Int
+        var path: [UInt8]
+        var node: Node
+        var isNew: Bool
+    }
+
+    private enum FileOutcome: Sendable {
+        case stored(Node, bytesRead: Int64, bytesAdded: Int64, stored: Int64, blobs: Int)
+        case dropped
+    }
+
+    private struct Counters {
+        var summary = BackupSummary()
+    }
+
+    private let counters = Mutex(Counters())
+
+    // MARK: - Run
+
+    package func run(_ request: BackupRequest) throws -> (id: BlobID, snapshot: Snapshot, summary: BackupSummary) {
+        let started = clock()
+        let roots = try Self.normalize(request.paths)
+        let parentRoot = try request.parent.flatMap { $0.snapshot.treeID }.map { try repository.loadTree($0) }
+
+        let queue = JobQueue<FileJob>()
+        let fatal = Mutex<(any Error)?>(nil)
+        let outcomes = Mutex<[(FileJob, FileOutcome)]>([])
+        let rootDir = PendingDir()
+
+        // Walker on its own thread, workers on the rest: reading starts before the walk ends.
+        let walker = Thread { [self] in
+            do {
+                try self.buildVirtualRoot(roots, into: rootDir, parent: parentRoot, queue: queue)
+            } catch {
+                fatal.withLock { if $0 == nil { $0 = error } }
+            }
+            self.progress.walkDone.store(true, ordering: .relaxed)
+            queue.close()
+        }
+        walker.stackSize = 8 << 20
+        walker.start()
+
+        let workers = max(request.workers, 1)
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 2 * repository.config.chunker.maxSize, alignment: 64)
+            defer { buffer.deallocate() }
+            while let job = queue.next() {
+                if fatal.withLock({ $0 != nil }) { continue }
+                do {
+                    let outcome = try self.capture(job, buffer: buffer)
+                    outcomes.withLock { $0.append((job, outcome)) }
+                } catch {
+                    fatal.withLock { if $0 == nil { $0 = error } }
+                }
+            }
+        }
+        queue.waitClosed()
+        if let error = fatal.withLock({ $0 }) { throw error }
+
+        var summary = counters.withLock { $0.summary }
+        var dropped = [ObjectIdentifier: Set<Int>]()
+        for (job, outcome) in outcomes.withLock({ $0 }) {
+            switch outcome {
+            case .stored(let node, let read, let added, let stored, let blobs):
+                job.dir.nodes[job.index] = node
+                summary.bytesRead += read
+                summary.bytesAdded += added
+                summary.bytesStored += stored
+                summary.blobsAdded += blobs
+                if job.isNew { summary.filesNew += 1 } else { summary.filesChanged += 1 }
+                summary.totalBytes += Int64(node.size)
+            case .dropped:
+                dropped[ObjectIdentifier(job.dir), default: []].insert(job.index)
+            }
+        }
+        let rootTree = try saveTrees(rootDir, dropped: dropped, summary: &summary)
+        try repository.flush()
+        CrashPoint.pass("before-snapshot")
+        summary.durationSeconds = clock().timeIntervalSince(started)
+        let snapshot = Snapshot(time: started, host: request.host, paths: roots.map(\.pathString), tags: request.tags,
+                                tree: rootTree, parent: request.parent?.id, summary: summary,
+                                program: request.program, metadata: request.metadata)
+        let id = try repository.saveSnapshot(snapshot)
+        return (id, snapshot, summary)
+    }
+
+    // MARK: - Paths
+
+    /// Absolute, normalized, deduplicated paths; a path inside another one is dropped.
+    package static func normalize(_ paths: [String]) throws -> [[UInt8]] {
+        let cwd = FileManager.default.currentDirectoryPath
+        var out = [[UInt8]]()
+        for raw in paths {
+            let absolute = raw.hasPrefix("/") ? raw : cwd + "/" + raw
+            var parts = [Substring]()
+            for part in absolute.split(separator: "/") {
+                if part == "." { continue }
+                if part == ".." { _ = parts.popLast(); continue }
+                parts.append(part)
+            }
+            out.append(Array(("/" + parts.joined(separator: "/")).utf8))
+        }
+        out.sort { $0.lexicographicallyPrecedes($1) }
+        var kept = [[UInt8]]()
+        for p in out {
+            if let last = kept.last, p == last || last == [UInt8(ascii: "/")]
+                || (p.starts(with: last) && p[last.count] == UInt8(ascii: "/")) { continue }
+            kept.append(p)
+        }
+        return kept
+    }
+
+    /// Builds the root: each backup path appears under its full path, the directories leading to
+    /// it captured with their real metadata.
+    private func buildVirtualRoot(_ roots: [[UInt8]], into root: PendingDir, parent: Tree?, queue: JobQueue<FileJob>) throws {
+        if roots == [[UInt8(ascii: "/")]] {
+            try walkDirectory([UInt8(ascii: "/")], into: root, parent: parent, queue: queue)
+            return
+        }
+        // Group the paths by their first component, recursively.
+        try addPaths(roots.map { $0.split(separator: UInt8(ascii: "/")).map(Array.init) }, prefix: [],
+                     into: root, parent: parent, queue: queue)
+    }
+
+    private func addPaths(_ paths: [[[UInt8]]], prefix: [UInt8], into dir: PendingDir, parent: Tree?,
+                          queue: JobQueue<FileJob>) throws {
+        var groups = [[UInt8]: [[[UInt8]]]]()
+        var order = [[UInt8]]()
+        for components in paths {
+            guard let first = components.first else { continue }
+            if groups[first] == nil { order.append(first) }
+            groups[first, default: []].append(Array(components.dropFirst()))
+        }
+        for name in order {
+            let path = (prefix.isEmpty ? [UInt8(ascii: "/")] : prefix).appendingPathComponent(name)
+            let rest = groups[name]!
+            let status: FileStatus
+            do { status = try fs.status(path) } catch {
+                throw LockstepError(.failure, "cannot back up \(path.pathString): \(error) (check the path)")
+            }
+            let parentNode = parent?.node(named: name)
+            if rest.contains(where: \.isEmpty) {
+                // This component is itself a backup path: walk it whole.
+                try addEntry(name: name, path: path, status: status, into: dir, parentNode: parentNode, queue: queue)
+            } else {
+                guard status.type == .directory else {
+                    throw LockstepError(.failure, "cannot back up below \(path.pathString): not a directory")
+                }
+                let child = PendingDir()
+                let node = try makeNode(name: name, path: path, status: status)
+                let index = dir.nodes.count
+                dir.nodes.append(node)
+                dir.subdirs.append((index, child))
+                let parentTree = try parentNode?.subtree.map { try repository.loadTree($0) }
+                try addPaths(rest, prefix: path, into: child, parent: parentTree, queue: queue)
+            }
+        }
+    }
+
+    private func walkDirectory(_ path: [UInt8], into dir: PendingDir, parent: Tree?, queue: JobQueue<FileJob>) throws {
+        let names: [[UInt8]]
+        do {
+            names = try fs.directoryEntries(path).sorted { $0.lexicographicallyPrecedes($1) }
+        } catch {
+            reporter.error(path: path.pathString, "cannot list directory: \(error)")
+            counters.withLock { $0.summary.errors += 1 }
+            return
+        }
+        for name in names {
+            let childPath = path.appendingPathComponent(name)
+            let status: FileStatus
+            do { status = try fs.status(childPath) } catch {
+                reporter.error(path: childPath.pathString, "\(error)")
+                counters.withLock { $0.summary.errors += 1 }
+                continue
+            }
+            try addEntry(name: name, path: childPath, status: status, into: dir, parentNode: parent?.node(named: name), queue: queue)
+        }
+    }
+
+    private func addEntry(name: [UInt8], path: [UInt8], status: FileStatus, into dir: PendingDir, parentNode: Node?,
+                          queue: JobQueue<FileJob>) throws {
+        guard status.type.nodeKind != nil else {
+            if status.type == .socket {
+                reporter.warning(path: path.pathString, "socket skipped (sockets cannot be backed up)")
+                counters.withLock { $0.summary.skippedSockets += 1 }
+            } else {
+                reporter.error(path: path.pathString, "unknown file type skipped")
+                counters.withLock { $0.summary.errors += 1 }
+            }
+            return
+        }
+        let node: Node
+        do { node = try makeNode(name: name, path: path, status: status) } catch {
+            reporter.error(path: path.pathString, "\(error)")
+            counters.withLock { $0.summary.errors += 1 }
+            return
+        }
+        let index = dir.nodes.count
+        dir.nodes.append(node)
+        switch node.kind {
+        case .directory:
+            let child = PendingDir()
+            dir.subdirs.append((index, child))
+            var parentTree: Tree?
+            if let subtree = parentNode?.subtree, parentNode?.kind == .directory {
+                parentTree = try? repository.loadTree(subtree)
+            }
+            try walkDirectory(path, into: child, parent: parentTree, queue: queue)
+        case .file:
+            progress.totalFiles.add(1, ordering: .relaxed)
+            progress.totalBytes.add(Int64(node.size), ordering: .relaxed)
+            if let parentNode, node.sameFileMetadata(as: parentNode), allIndexed(parentNode.content) {
+                dir.nodes[index].content = parentNode.content
+                counters.withLock {
+                    $0.summary.filesUnmodified += 1
+                    $0.summary.totalBytes += Int64(node.size)
+                }
+                progress.files.add(1, ordering: .relaxed)
+                progress.bytes.add(Int64(node.size), ordering: .relaxed)
+            } else {
+                queue.push(FileJob(dir: dir, index: index, path: path, node: node, isNew: parentNode == nil))
+            }
+        default:
+            counters.withLock { $0.summary.otherEntries += 1 }
+        }
+    }
+
+    private func allIndexed(_ content: [ContentPiece]) -> Bool {
+        for piece in content {
+            if case .blob(let id, _) = piece, !repository.hasBlob(id) { return false }
+        }
+        return true
+    }
+
+    private func makeNode(name: [UInt8], path: [UInt8], status: FileStatus) throws -> Node {
+        var node = Node(name: name, kind: status.type.nodeKind ?? .file)
+        Self.apply(status, to: &node)
+        node.user = fs.userName(status.uid)
+        node.group = fs.groupName(status.gid)
+        if node.kind == .symlink { node.linkTarget = try fs.readLink(path) }
+        if node.kind != .file { node.size = 0 }
+        node.xattrs = try fs.extendedAttributes(path)
+        return node
+    }
+
+    private static func apply(_ status: FileStatus, to node: inout Node) {
+        node.mode = status.mode & 0o7777
+        node.uid = status.uid
+        node.gid = status.gid
+        node.size = UInt64(max(status.size, 0))
+        node.mtime = status.mtime
+        node.ctime = status.ctime
+        node.inode = status.inode
+        node.device = status.device
+        node.links = status.links
+        node.rdev = (status.type == .characterDevice || status.type == .blockDevice) ? status.rdev : 0
+    }
+
+    // MARK: - Reading a file
+
+    private struct Captured {
+        var content: [ContentPiece] = []
+        var bytesRead: Int64 = 0
+        var bytesAdded: Int64 = 0
+        var stored: Int64 = 0
+        var blobs = 0
+    }
+
+    private func capture(_ job: FileJob, buffer: UnsafeMutableRawBufferPointer) throws -> FileOutcome {
+        let path = job.path.pathString
+        let file: any SourceFile
+        do { file = try fs.open(job.path) } catch {
+            reporter.error(path: path, "\(error)")
+            counters.withLock { $0.summary.errors += 1 }
+            return .dropped
+        }
+        defer { file.close() }
+        var attempt = 0
+        while true {
+            attempt += 1
+            let before: FileStatus
+            let captured: Captured
+            let after: FileStatus
+            do {
+                before = try file.status()
+                guard before.type == .regular else {
+                    reporter.error(path: path, "is no longer a regular file")
+                    counters.withLock { $0.summary.errors += 1 }
+                    return .dropped
+                }
+                captured = try read(file, size: before.size, allocated: before.allocated, buffer: buffer)
+                after = try file.status()
+            } catch let error as HostError {
+                reporter.error(path: path, "\(error)")
+                counters.withLock { $0.summary.errors += 1 }
+                return .dropped
+            }
+            if after.contentMayDiffer(from: before) {
+                if attempt < 2 { continue }
+                reporter.warning(path: path, "changed while it was read; stored as read (it may be inconsistent)")
+                counters.withLock { $0.summary.changedWhileRead += 1 }
+            }
+            var node = job.node
+            Self.apply(before, to: &node)
+            node.content = captured.content
+            node.size = UInt64(captured.content.reduce(0) { $0 + $1.length })
+            return .stored(node, bytesRead: captured.bytesRead, bytesAdded: captured.bytesAdded,
+                           stored: captured.stored, blobs: captured.blobs)
+        }
+    }
+
+    /// Chunks and stores the data regions of a file; holes become hole pieces.
+    private func read(_ file: any SourceFile, size: Int64, allocated: Int64, buffer: UnsafeMutableRawBufferPointer) throws -> Captured {
+        var out = Captured()
+        guard size > 0 else { return out }
+        let regions = allocated < size ? try file.dataRegions(size: size) : [0..<size]
+        var position: Int64 = 0
+        var shrank = false
+        let maxSize = repository.config.chunker.maxSize
+        for region in regions {
+            if region.lowerBound > position { out.content.append(.hole(length: Int(region.lowerBound - position))) }
+            var offset = region.lowerBound
+            var start = 0, filled = 0
+            var eof = false
+            while true {
+                if filled - start < maxSize && !eof && offset < region.upperBound {
+                    if start > 0 {
+                        (buffer.baseAddress! + 0).copyMemory(from: buffer.baseAddress! + start, byteCount: filled - start)
+                        filled -= start
+                        start = 0
+                    }
+                    while filled < buffer.count && offset < region.upperBound {
+                        let want = Int(min(Int64(buffer.count - filled), region.upperBound - offset))
+                        let n = try file.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled..<(filled + want)]), at: offset)
+                        if n == 0 { eof = true; break }
+                        filled += n
+                        offset += Int64(n)
+                    }
+                }
+                if filled == start { break }
+                let window = UnsafeRawBufferPointer(rebasing: buffer[start..<filled])
+                let length = repository.chunker.cut(window)
+                let chunk = UnsafeRawBufferPointer(rebasing: window[0..<length])
+                let id = repository.keys.blobID(of: chunk)
+                if !repository.hasBlob(id) {
+                    let result = try repository.saveBlob(.data, Data(chunk), id: id)
+                    if result.added {
+                        out.bytesAdded += Int64(length)
+                        out.stored += Int64(result.storedBytes)
+                        out.blobs += 1
+                    }
+                }
+                out.content.append(.blob(id, length: length))
+                out.bytesRead += Int64(length)
+                progress.bytes.add(Int64(length), ordering: .relaxed)
+                start += length
+            }
+            position = offset
+            if eof { shrank = true; break }
+        }
+        if !shrank && position < size { out.content.append(.hole(length: Int(size - position))) }
+        progress.files.add(1, ordering: .relaxed)
+        return out
+    }
+
+    // MARK: - Trees
+
+    private func saveTrees(_ dir: PendingDir, dropped: [ObjectIdentifier: Set<Int>], summary: inout BackupSummary) throws -> BlobID {
+        for (index, child) in dir.subdirs {
+            dir.nodes[index].subtree = try saveTrees(child, dropped: dropped, summary: &summary)
+            summary.directories += 1
+        }
+        var nodes = dir.nodes
+        if let gone = dropped[ObjectIdentifier(dir)] {
+            nodes = nodes.enumerated().filter { !gone.contains($0.offset) }.map(\.element)
+        }
+        return try repository.saveTree(Tree(nodes: nodes)).id
+    }
+}

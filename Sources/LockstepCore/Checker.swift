@@ -1,0 +1,177 @@
+import Foundation
+import Synchronization
+
+/// What `check` found. `problems` make the repository unhealthy (exit 1); `notes` do not.
+package struct CheckReport: Sendable, Codable {
+    package var snapshots = 0
+    package var trees = 0
+    package var blobs = 0
+    package var packs = 0
+    package var packsRead = 0
+    package var bytesRead: Int64 = 0
+    package var problems: [String] = []
+    package var notes: [String] = []
+    /// Snapshot id → paths whose data is damaged or missing.
+    package var affected: [String: [String]] = [:]
+
+    package init() {}
+    package var healthy: Bool { problems.isEmpty }
+}
+
+/// Verifies a repository. Structure: every index file authenticates and decodes, every indexed
+/// pack exists and is long enough, every snapshot authenticates, every tree of every snapshot
+/// decodes and every blob it refers to is indexed. With `readData`: every pack is read whole, its
+/// name matches its SHA-256, its header authenticates, and every blob in it authenticates,
+/// decompresses and hashes to its id. Damage is traced to the snapshots and paths it affects.
+package struct Checker {
+    private let repository: Repository
+
+    package init(repository: Repository) { self.repository = repository }
+
+    package func run(readData: Bool, progress: LiveProgress? = nil) throws -> CheckReport {
+        var report = CheckReport()
+        let storage = repository.storage
+        let keys = repository.keys
+
+        // Index files, one by one, so one damaged file is named rather than fatal.
+        var index = MasterIndex()
+        for name in try storage.list(.index) {
+            do {
+                let plain = try keys.open(try storage.load(Handle(.index, name)))
+                for pack in try IndexFile.decode(Array(plain)).packs { index.add(pack: pack.id, blobs: pack.blobs) }
+            } catch {
+                report.problems.append("index file index/\(name) is damaged (\(error)); the blobs it listed are treated as missing")
+            }
+        }
+        report.blobs = index.blobs.count
+
+        // Packs: indexed ones must exist and cover their blobs; unindexed ones are harmless leftovers.
+        let stored = Set(try storage.list(.data))
+        let indexedPacks = index.packs
+        report.packs = stored.count
+        var packEnds = [UInt32: Int]()
+        for entry in index.blobs.values {
+            packEnds[entry.pack] = max(packEnds[entry.pack] ?? 0, Int(entry.offset) + Int(entry.length))
+        }
+        var badBlobs = Set<BlobID>()
+        var badPacks = Set<UInt32>()
+        for (number, pack) in indexedPacks.enumerated() {
+            if !stored.contains(pack.hex) {
+                report.problems.append("pack \(pack.hex) is indexed but missing from storage")
+                badPacks.insert(UInt32(number))
+            } else if let size = try? storage.size(Handle(.data, pack.hex)), size < packEnds[UInt32(number)] ?? 0 {
+                report.problems.append("pack \(pack.hex) is truncated (\(size) bytes, blobs reach \(packEnds[UInt32(number)] ?? 0))")
+                badPacks.insert(UInt32(number))
+            }
+        }
+        let unindexed = stored.subtracting(indexedPacks.map(\.hex))
+        if !unindexed.isEmpty {
+            report.notes.append("\(unindexed.count) pack(s) are not in any index (left by an interrupted backup); they are unused")
+        }
+
+        if readData {
+            for (number, pack) in indexedPacks.enumerated() where !badPacks.contains(UInt32(number)) {
+                let bytes: Data
+                do { bytes = try storage.load(Handle(.data, pack.hex)) } catch {
+                    report.problems.append("pack \(pack.hex) cannot be read: \(error)")
+                    badPacks.insert(UInt32(number))
+                    continue
+                }
+                report.packsRead += 1
+                report.bytesRead += Int64(bytes.count)
+                progress?.bytes.add(Int64(bytes.count), ordering: .relaxed)
+                if storageID(of: bytes) != pack {
+                    report.problems.append("pack \(pack.hex) is damaged: its content does not match its name")
+                }
+                if (try? PackBuilder.readHeader(bytes, keys: keys)) == nil {
+                    report.problems.append("pack \(pack.hex) has a damaged header")
+                }
+            }
+            // Every indexed blob, against the pack bytes.
+            var byPack = [UInt32: [(BlobID, IndexEntry)]]()
+            for (id, entry) in index.blobs where !badPacks.contains(entry.pack) { byPack[entry.pack, default: []].append((id, entry)) }
+            for (number, blobs) in byPack {
+                let pack = indexedPacks[Int(number)]
+                guard let bytes = try? storage.load(Handle(.data, pack.hex)) else { continue }
+                for (id, entry) in blobs {
+                    let start = Int(entry.offset), end = start + Int(entry.length)
+                    guard end <= bytes.count,
+                          (try? Repository.unpack(sealed: bytes.subdata(in: start..<end), id: id, entry: entry, pack: pack, keys: keys)) != nil
+                    else {
+                        badBlobs.insert(id)
+                        continue
+                    }
+                }
+            }
+            if !badBlobs.isEmpty { report.problems.append("\(badBlobs.count) blob(s) are damaged") }
+        }
+        for (id, entry) in index.blobs where badPacks.contains(entry.pack) { badBlobs.insert(id) }
+
+        // Snapshots and their trees.
+        var goodTrees = Set<BlobID>()
+        for name in try storage.list(.snapshots) {
+            guard let id = BlobID(hex: name) else {
+                report.notes.append("snapshots/\(name) is not a snapshot name; ignored")
+                continue
+            }
+            let snapshot: Snapshot
+            do { snapshot = try repository.loadSnapshot(id) } catch {
+                report.problems.append("snapshot \(id.short) is damaged: \(error)")
+                continue
+            }
+            report.snapshots += 1
+            guard let root = snapshot.treeID else {
+                report.problems.append("snapshot \(id.short) has no valid tree id")
+                continue
+            }
+            var affected = [String]()
+            walk(root, path: "", index: index, badBlobs: badBlobs, goodTrees: &goodTrees, report: &report, affected: &affected)
+            if !affected.isEmpty {
+                report.affected[id.hex] = affected
+                report.problems.append("snapshot \(id.short) is affected: \(affected.count) path(s) cannot be restored intact: "
+                    + affected.prefix(10).joined(separator: ", ") + (affected.count > 10 ? ", …" : ""))
+            }
+        }
+        report.trees = goodTrees.count
+        return report
+    }
+
+    private func walk(_ treeID: BlobID, path: String, index: MasterIndex, badBlobs: Set<BlobID>,
+                      goodTrees: inout Set<BlobID>, report: inout CheckReport, affected: inout [String]) {
+        if goodTrees.contains(treeID) && badBlobs.isEmpty { return }
+        guard index.contains(treeID), !badBlobs.contains(treeID) else {
+            affected.append((path.isEmpty ? "/" : path) + " (directory listing)")
+            return
+        }
+        let tree: Tree
+        do {
+            let (pack, entry) = index.lookup(treeID)!
+            let sealed = try repository.storage.load(Handle(.data, pack.hex), offset: Int(entry.offset), length: Int(entry.length))
+            tree = try Tree.decode(Array(try Repository.unpack(sealed: sealed, id: treeID, entry: entry, pack: pack, keys: repository.keys)))
+        } catch {
+            affected.append((path.isEmpty ? "/" : path) + " (directory listing: \(error))")
+            return
+        }
+        goodTrees.insert(treeID)
+        for node in tree.nodes {
+            let childPath = path + "/" + node.displayName
+            switch node.kind {
+            case .directory:
+                if let sub = node.subtree {
+                    walk(sub, path: childPath, index: index, badBlobs: badBlobs, goodTrees: &goodTrees, report: &report, affected: &affected)
+                } else {
+                    affected.append(childPath + " (directory without a tree)")
+                }
+            case .file:
+                for piece in node.content {
+                    if case .blob(let id, _) = piece, !index.contains(id) || badBlobs.contains(id) {
+                        affected.append(childPath)
+                        break
+                    }
+                }
+            default:
+                break
+            }
+        }
+    }
+}

@@ -1,0 +1,260 @@
+package import Foundation
+import Synchronization
+
+/// An open repository: storage, config and master keys, the in-memory index, and the pack
+/// being filled. Safe to use from many threads; blobs saved from several threads at once are
+/// deduplicated against each other.
+///
+/// Write ordering (see docs/design.md): a pack is saved before any index names it; an index
+/// file is saved before any snapshot refers to its blobs; the snapshot is saved last.
+package final class Repository: Sendable {
+    package let storage: any Storage
+    package let config: RepositoryConfig
+    package let keys: MasterKeys
+    package let chunker: Chunker
+
+    private struct WriterState {
+        var index = MasterIndex()
+        var inFlight = Set<BlobID>()
+        var pack: PackBuilder
+        var unindexedPacks: [(id: BlobID, blobs: [PackedBlob])] = []
+    }
+
+    private let state: Mutex<WriterState>
+    /// How many saved packs may wait before an index file names them.
+    package static let packsPerIndexFile = 4
+
+    private init(storage: any Storage, config: RepositoryConfig, keys: MasterKeys) {
+        self.storage = storage
+        self.config = config
+        self.keys = keys
+        self.chunker = Chunker(parameters: config.chunker, gear: keys.gearTable())
+        self.state = Mutex(WriterState(pack: PackBuilder(capacity: config.packSize + (1 << 20))))
+    }
+
+    // MARK: - Creating and opening
+
+    /// Creates a repository: config first, then the key file. Refuses an existing one.
+    package static func initialize(storage: any Storage, password: [UInt8]?, host: String, now: Date,
+                                   config: RepositoryConfig? = nil) throws -> Repository {
+        if try storage.exists() {
+            throw LockstepError(.repositoryExists, "a repository already exists at \(storage.location); nothing was changed (use another path, or use the existing repository)")
+        }
+        let keys = MasterKeys.generate()
+        let config = config ?? RepositoryConfig(id: randomHex(16))
+        let keyFile = try KeyFile.wrap(keys, password: password, host: host, now: now)
+        let keyData = try JSONEncoder().encode(keyFile)
+        // Key first: a config is what marks a repository, so it must never exist without a key.
+        try storage.save(Handle(.keys, storageID(of: keyData).hex), keyData)
+        let configEncoder = JSONEncoder()
+        configEncoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        try storage.save(.config, try configEncoder.encode(config))
+        return Repository(storage: storage, config: config, keys: keys)
+    }
+
+    /// Opens a repository with a password (nil: no password given).
+    package static func open(storage: any Storage, password: [UInt8]?) throws -> Repository {
+        guard try storage.exists() else {
+            throw LockstepError(.noRepository, "no repository at \(storage.location) (create one with `lockstep init`, or check --repo / LOCKSTEP_REPOSITORY)")
+        }
+        let config: RepositoryConfig
+        do {
+            config = try JSONDecoder().decode(RepositoryConfig.self, from: try storage.load(.config))
+        } catch {
+            throw LockstepError(.damaged, "the repository config at \(storage.location) does not decode: \(error)")
+        }
+        guard config.version == RepositoryConfig.currentVersion else {
+            throw LockstepError(.failure, "repository format version \(config.version) is not supported by this lockstep (it reads version \(RepositoryConfig.currentVersion)); upgrade lockstep")
+        }
+        for name in try storage.list(.keys) {
+            let file = try JSONDecoder().decode(KeyFile.self, from: try storage.load(Handle(.keys, name)))
+            if let keys = try file.unwrap(password: password) {
+                return Repository(storage: storage, config: config, keys: keys)
+            }
+        }
+        if password == nil {
+            throw LockstepError(.wrongPassword, "the repository at \(storage.location) is encrypted and no password was given (use --password-file or LOCKSTEP_PASSWORD_FILE)")
+        }
+        throw LockstepError(.wrongPassword, "wrong password for the repository at \(storage.location) (check --password-file / LOCKSTEP_PASSWORD_FILE)")
+    }
+
+    // MARK: - Index
+
+    /// Loads every index file into memory. Returns the number of index files read.
+    @discardableResult
+    package func loadIndex() throws -> Int {
+        let names = try storage.list(.index)
+        var files = [IndexFile]()
+        for name in names {
+            let sealed = try storage.load(Handle(.index, name))
+            let plain: Data
+            do { plain = try keys.open(sealed) } catch {
+                throw LockstepError(.damaged, "index file index/\(name) does not authenticate (run `lockstep check`)")
+            }
+            files.append(try IndexFile.decode(Array(plain)))
+        }
+        state.withLock { s in
+            for file in files { for pack in file.packs { s.index.add(pack: pack.id, blobs: pack.blobs) } }
+        }
+        return names.count
+    }
+
+    package func lookup(_ id: BlobID) -> (pack: BlobID, entry: IndexEntry)? {
+        state.withLock { $0.index.lookup(id) }
+    }
+
+    package func hasBlob(_ id: BlobID) -> Bool { state.withLock { $0.index.contains(id) } }
+
+    /// A copy of the index (for check and restore planning).
+    package var index: MasterIndex { state.withLock { $0.index } }
+
+    // MARK: - Writing
+
+    package struct SaveResult: Sendable {
+        package var id: BlobID
+        package var added: Bool
+        package var storedBytes: Int
+    }
+
+    /// Stores a blob unless the repository already has it. The blob is durable once `flush`
+    /// returns (or earlier, when its pack fills).
+    package func saveBlob(_ type: BlobType, _ data: Data) throws -> SaveResult {
+        let id = keys.blobID(of: data)
+        return try saveBlob(type, data, id: id)
+    }
+
+    package func saveBlob(_ type: BlobType, _ data: Data, id: BlobID) throws -> SaveResult {
+        let isNew = state.withLock { s in
+            if s.index.contains(id) || s.inFlight.contains(id) { return false }
+            s.inFlight.insert(id)
+            return true
+        }
+        guard isNew else { return SaveResult(id: id, added: false, storedBytes: 0) }
+        let compressed = Zstd.compress(data, level: Int32(config.compressionLevel))
+        let sealed = try keys.seal(compressed ?? data)
+        let full: PackBuilder? = state.withLock { s in
+            s.pack.append(id: id, type: type, sealed: sealed, rawLength: data.count, compressed: compressed != nil)
+            guard s.pack.count >= config.packSize else { return nil }
+            let full = s.pack
+            s.pack = PackBuilder(capacity: config.packSize + (1 << 20))
+            return full
+        }
+        if var full { try store(pack: &full) }
+        return SaveResult(id: id, added: true, storedBytes: sealed.count)
+    }
+
+    /// Saves a full pack, then indexes it; every few packs an index file is written.
+    private func store(pack: inout PackBuilder) throws {
+        let (packID, bytes, blobs) = try pack.finish(keys: keys)
+        try storage.save(Handle(.data, packID.hex), bytes)
+        let toIndex: [(id: BlobID, blobs: [PackedBlob])]? = state.withLock { s in
+            s.index.add(pack: packID, blobs: blobs)
+            for b in blobs { s.inFlight.remove(b.id) }
+            s.unindexedPacks.append((packID, blobs))
+            guard s.unindexedPacks.count >= Self.packsPerIndexFile else { return nil }
+            defer { s.unindexedPacks.removeAll() }
+            return s.unindexedPacks
+        }
+        if let toIndex { try writeIndex(toIndex) }
+    }
+
+    private func writeIndex(_ packs: [(id: BlobID, blobs: [PackedBlob])]) throws {
+        let sealed = try keys.seal(Data(IndexFile(packs: packs).encode()))
+        try storage.save(Handle(.index, storageID(of: sealed).hex), sealed)
+    }
+
+    /// Saves the pack being filled and an index file for every pack not yet indexed.
+    /// After it returns, every blob saved before is durable and indexed.
+    package func flush() throws {
+        let partial: PackBuilder? = state.withLock { s in
+            guard !s.pack.isEmpty else { return nil }
+            defer { s.pack = PackBuilder(capacity: config.packSize + (1 << 20)) }
+            return s.pack
+        }
+        if var partial { try store(pack: &partial) }
+        let rest = state.withLock { s in
+            defer { s.unindexedPacks.removeAll() }
+            return s.unindexedPacks
+        }
+        if !rest.isEmpty { try writeIndex(rest) }
+    }
+
+    package func saveTree(_ tree: Tree) throws -> SaveResult {
+        try saveBlob(.tree, Data(tree.encode()))
+    }
+
+    // MARK: - Reading
+
+    /// Loads, authenticates, decompresses and re-hashes a blob; throws `.damaged` naming the pack.
+    package func loadBlob(_ id: BlobID) throws -> Data {
+        guard let (pack, entry) = lookup(id) else {
+            throw LockstepError(.damaged, "blob \(id.short) is not in the index (run `lockstep check`)")
+        }
+        let sealed = try storage.load(Handle(.data, pack.hex), offset: Int(entry.offset), length: Int(entry.length))
+        return try Self.unpack(sealed: sealed, id: id, entry: entry, pack: pack, keys: keys)
+    }
+
+    package static func unpack(sealed: Data, id: BlobID, entry: IndexEntry, pack: BlobID, keys: MasterKeys) throws -> Data {
+        let damaged = LockstepError(.damaged, "blob \(id.short) in pack \(pack.short) is damaged")
+        guard let plain = try? keys.open(sealed) else { throw damaged }
+        let data = entry.compressed ? try Zstd.decompress(plain, rawLength: Int(entry.rawLength)) : plain
+        guard data.count == Int(entry.rawLength), keys.blobID(of: data) == id else { throw damaged }
+        return data
+    }
+
+    package func loadTree(_ id: BlobID) throws -> Tree {
+        let data = try loadBlob(id)
+        do { return try Tree.decode(Array(data)) } catch {
+            throw LockstepError(.damaged, "tree \(id.short) does not decode: \(error)")
+        }
+    }
+
+    // MARK: - Snapshots
+
+    /// Saves a snapshot. Call only after `flush`: everything it refers to must be indexed.
+    package func saveSnapshot(_ snapshot: Snapshot) throws -> BlobID {
+        let sealed = try keys.seal(try Snapshot.encoder().encode(snapshot))
+        let id = storageID(of: sealed)
+        try storage.save(Handle(.snapshots, id.hex), sealed)
+        return id
+    }
+
+    package func loadSnapshot(_ id: BlobID) throws -> Snapshot {
+        let sealed = try storage.load(Handle(.snapshots, id.hex))
+        guard let plain = try? keys.open(sealed) else {
+            throw LockstepError(.damaged, "snapshot \(id.short) does not authenticate")
+        }
+        return try Snapshot.decoder().decode(Snapshot.self, from: plain)
+    }
+
+    /// Every snapshot, oldest first.
+    package func listSnapshots() throws -> [StoredSnapshot] {
+        var out = [StoredSnapshot]()
+        for name in try storage.list(.snapshots) {
+            guard let id = BlobID(hex: name) else { continue }
+            out.append(StoredSnapshot(id: id, snapshot: try loadSnapshot(id)))
+        }
+        return out.sorted { ($0.snapshot.time, $0.id) < ($1.snapshot.time, $1.id) }
+    }
+
+    /// Resolves `latest`, a full id or a unique prefix; lists the candidates when ambiguous.
+    package func findSnapshot(_ reference: String) throws -> StoredSnapshot {
+        let all = try listSnapshots()
+        if reference == "latest" {
+            guard let last = all.last else { throw LockstepError(.failure, "the repository has no snapshots yet (run `lockstep backup` first)") }
+            return last
+        }
+        let matches = all.filter { $0.id.hex.hasPrefix(reference.lowercased()) }
+        if matches.count == 1 { return matches[0] }
+        if matches.isEmpty || reference.isEmpty {
+            throw LockstepError(.failure, "no snapshot matches \"\(reference)\" (list them with `lockstep snapshots`)")
+        }
+        let list = matches.map { "\($0.id.short) \(Snapshot.formatTime($0.snapshot.time))" }.joined(separator: ", ")
+        throw LockstepError(.failure, "snapshot id \"\(reference)\" is ambiguous: \(list); give more characters")
+    }
+}
+
+package func randomHex(_ bytes: Int) -> String {
+    var g = SystemRandomNumberGenerator()
+    return (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &g)) }.joined()
+}

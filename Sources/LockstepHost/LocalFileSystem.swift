@@ -1,0 +1,136 @@
+package import LockstepCore
+import CHostShim
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The host's file system as a backup source: lstat, readdir, readlink, xattrs (ACLs included),
+/// and files opened with O_NOFOLLOW (and lockstep_O_NOATIME where permitted).
+package final class LocalFileSystem: SourceFileSystem {
+    private let users = Mutex<[UInt32: String]>([:])
+    private let groups = Mutex<[UInt32: String]>([:])
+
+    package init() {}
+
+    package func status(_ path: [UInt8]) throws -> FileStatus {
+        var st = stat()
+        let rc = Posix.withCString(path) { lstat($0, &st) }
+        guard rc == 0 else { throw Posix.error("lstat", path) }
+        return Posix.status(from: st)
+    }
+
+    package func directoryEntries(_ path: [UInt8]) throws -> [[UInt8]] {
+        guard let dir = Posix.withCString(path, { opendir($0) }) else { throw Posix.error("opendir", path) }
+        defer { closedir(dir) }
+        var out = [[UInt8]]()
+        while true {
+            errno = 0
+            guard let entry = readdir(dir) else {
+                if errno != 0 { throw Posix.error("readdir", path) }
+                break
+            }
+            let name: [UInt8] = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                let bytes = raw.bindMemory(to: UInt8.self)
+                return Array(bytes[0..<(bytes.firstIndex(of: 0) ?? bytes.count)])
+            }
+            if name == [46] || name == [46, 46] { continue }
+            out.append(name)
+        }
+        return out
+    }
+
+    package func readLink(_ path: [UInt8]) throws -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = Posix.withCString(path) { cpath in
+            buffer.withUnsafeMutableBufferPointer { readlink(cpath, UnsafeMutableRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), 4096) }
+        }
+        guard n >= 0 else { throw Posix.error("readlink", path) }
+        return Array(buffer[0..<n])
+    }
+
+    package func extendedAttributes(_ path: [UInt8]) throws -> [ExtendedAttribute] {
+        try Posix.listXattrs(path)
+    }
+
+    package func userName(_ uid: UInt32) -> String {
+        if let known = users.withLock({ $0[uid] }) { return known }
+        var name = ""
+        if let pw = getpwuid(uid) { name = String(cString: pw.pointee.pw_name) }
+        users.withLock { $0[uid] = name }
+        return name
+    }
+
+    package func groupName(_ gid: UInt32) -> String {
+        if let known = groups.withLock({ $0[gid] }) { return known }
+        var name = ""
+        if let gr = getgrgid(gid) { name = String(cString: gr.pointee.gr_name) }
+        groups.withLock { $0[gid] = name }
+        return name
+    }
+
+    package func open(_ path: [UInt8]) throws -> any SourceFile {
+        var fd = Posix.withCString(path) { Glibc.open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | lockstep_O_NOATIME | O_NONBLOCK) }
+        if fd < 0 && errno == EPERM {
+            fd = Posix.withCString(path) { Glibc.open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK) }
+        }
+        guard fd >= 0 else { throw Posix.error("open", path) }
+        return LocalSourceFile(fd: fd, path: path)
+    }
+}
+
+final class LocalSourceFile: SourceFile {
+    private var fd: Int32
+    private let path: [UInt8]
+
+    init(fd: Int32, path: [UInt8]) {
+        self.fd = fd
+        self.path = path
+        posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
+    }
+
+    func status() throws -> FileStatus {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw Posix.error("fstat", path) }
+        return Posix.status(from: st)
+    }
+
+    func dataRegions(size: Int64) throws -> [Range<Int64>] {
+        var regions = [Range<Int64>]()
+        var offset: Int64 = 0
+        while offset < size {
+            let data = lseek(fd, off_t(offset), lockstep_SEEK_DATA)
+            if data < 0 {
+                if errno == ENXIO { break }  // only a hole remains
+                if errno == EINVAL || errno == ENOTSUP { return [0..<size] }
+                throw Posix.error("lseek", path)
+            }
+            if Int64(data) >= size { break }
+            var hole = Int64(lseek(fd, data, lockstep_SEEK_HOLE))
+            if hole < 0 { hole = size }
+            hole = min(hole, size)
+            regions.append(Int64(data)..<hole)
+            offset = hole
+        }
+        return regions
+    }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws -> Int {
+        var done = 0
+        while done < buffer.count {
+            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + Int64(done)))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw Posix.error("read", path)
+            }
+            if n == 0 { break }
+            done += n
+        }
+        return done
+    }
+
+    func close() {
+        if fd >= 0 { Glibc.close(fd) }
+        fd = -1
+    }
+}

@@ -1,0 +1,406 @@
+import Foundation
+package import LockstepCore
+import Synchronization
+import CHostShim
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How to restore.
+package struct RestoreOptions: Sendable {
+    package var target: String
+    /// Snapshot paths (as `ls` shows them) to restore; empty: everything.
+    package var include: [String] = []
+    package var numericOwner = false
+    package var overwrite = false
+    package var workers = max(ProcessInfo.processInfo.activeProcessorCount, 1)
+
+    package init(target: String) { self.target = target }
+}
+
+package struct RestoreSummary: Sendable, Codable {
+    package var files = 0
+    package var directories = 0
+    package var otherEntries = 0
+    package var hardLinks = 0
+    package var bytes: Int64 = 0
+    package var errors = 0
+    package var refused = 0
+    package var durationSeconds = 0.0
+
+    package init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case files, directories, otherEntries = "other_entries", hardLinks = "hard_links", bytes, errors, refused
+        case durationSeconds = "duration_seconds"
+    }
+}
+
+/// Restores a snapshot under a target directory and writes nothing outside it: every entry is
+/// created relative to an open directory descriptor, names are checked (`..`, `/`, empty and
+/// duplicate names are refused), and nothing in the target is ever followed (O_NOFOLLOW,
+/// AT_SYMLINK_NOFOLLOW). File content is written by `workers` threads; then owner, xattrs,
+/// times and mode last; a directory's metadata after all its children.
+package final class Restorer: Sendable {
+    private let repository: Repository
+    private let reporter: any ProblemReporter
+    package let progress: LiveProgress
+    private let owners = OwnerMap()
+
+    package init(repository: Repository, reporter: any ProblemReporter, progress: LiveProgress = LiveProgress()) {
+        self.repository = repository
+        self.reporter = reporter
+        self.progress = progress
+    }
+
+    private struct FileJob: @unchecked Sendable {
+        var dirFD: Int32
+        var fileFD: Int32
+        var name: [UInt8]
+        var path: String
+        var node: Node
+    }
+
+    private struct DirectoryWork {
+        var components: [[UInt8]]
+        var node: Node
+    }
+
+    private final class WalkState: @unchecked Sendable {
+        let rootFD: Int32
+        init(rootFD: Int32) { self.rootFD = rootFD }
+        var summary = RestoreSummary()
+        var directories: [DirectoryWork] = []
+        var hardLinks: [String: [[UInt8]]] = [:]
+    }
+
+    package func run(tree root: BlobID, options: RestoreOptions) throws -> RestoreSummary {
+        let started = Date()
+        let rootFD = try openTarget(options)
+        defer { close(rootFD) }
+        let includes = options.include.map { Self.components(of: $0) }
+        let queue = JobQueue<FileJob>(capacity: 256)
+        let state = WalkState(rootFD: rootFD)
+        let fatal = Mutex<(any Error)?>(nil)
+        let fileSummary = Mutex(RestoreSummary())
+
+        let walker = Thread { [self] in
+            do {
+                try self.restoreTree(root, fd: rootFD, components: [], includes: includes, options: options,
+                                     state: state, queue: queue)
+            } catch {
+                fatal.withLock { if $0 == nil { $0 = error } }
+            }
+            queue.close()
+        }
+        walker.stackSize = 8 << 20
+        walker.start()
+        DispatchQueue.concurrentPerform(iterations: max(options.workers, 1)) { _ in
+            while let job = queue.next() {
+                let ok = self.writeFile(job, options: options)
+                close(job.fileFD)
+                close(job.dirFD)
+                fileSummary.withLock {
+                    if ok { $0.files += 1; $0.bytes += Int64(job.node.size) } else { $0.errors += 1 }
+                }
+            }
+        }
+        queue.waitClosed()
+        if let error = fatal.withLock({ $0 }) { throw error }
+
+        // Directory metadata, children before parents (reverse of creation order).
+        for work in state.directories.reversed() {
+            do {
+                let fd = try openChain(rootFD, work.components)
+                defer { close(fd) }
+                try applyMetadata(fd: fd, node: work.node, path: display(work.components), options: options)
+            } catch {
+                reporter.error(path: display(work.components), "\(error)")
+                state.summary.errors += 1
+            }
+        }
+        var summary = state.summary
+        let files = fileSummary.withLock { $0 }
+        summary.files += files.files
+        summary.bytes += files.bytes
+        summary.errors += files.errors
+        summary.durationSeconds = Date().timeIntervalSince(started)
+        return summary
+    }
+
+    // MARK: - Target
+
+    private func openTarget(_ options: RestoreOptions) throws -> Int32 {
+        let target = options.target
+        if mkdir(target, 0o700) != 0 && errno != EEXIST {
+            throw LockstepError(.failure, "cannot create the restore target \(target): \(String(cString: strerror(errno)))")
+        }
+        let fd = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw LockstepError(.failure, "cannot open the restore target \(target): \(String(cString: strerror(errno)))")
+        }
+        if !options.overwrite, let dir = fdopendir(dup(fd)) {
+            defer { closedir(dir) }
+            while let entry = readdir(dir) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+                if name != "." && name != ".." {
+                    close(fd)
+                    throw LockstepError(.failure, "the restore target \(target) is not empty; choose an empty directory or pass --overwrite")
+                }
+            }
+        }
+        return fd
+    }
+
+    // MARK: - Walking the snapshot
+
+    private static func components(of path: String) -> [[UInt8]] {
+        path.split(separator: "/").filter { $0 != "." && !$0.isEmpty }.map { Array($0.utf8) }
+    }
+
+    private func display(_ components: [[UInt8]]) -> String {
+        "/" + components.map(\.pathString).joined(separator: "/")
+    }
+
+    private static func isSafeName(_ name: [UInt8]) -> Bool {
+        !name.isEmpty && name != [46] && name != [46, 46] && !name.contains(47) && !name.contains(0)
+    }
+
+    /// Whether `components` is selected by the includes (inside one), or leads to one.
+    private static func selection(_ components: [[UInt8]], _ includes: [[[UInt8]]]) -> (selected: Bool, leads: Bool) {
+        if includes.isEmpty { return (true, false) }
+        var leads = false
+        for inc in includes {
+            if components.count >= inc.count, Array(components.prefix(inc.count)) == inc { return (true, false) }
+            if components.count < inc.count, Array(inc.prefix(components.count)) == components { leads = true }
+        }
+        return (false, leads)
+    }
+
+    private func restoreTree(_ id: BlobID, fd: Int32, components: [[UInt8]], includes: [[[UInt8]]],
+                             options: RestoreOptions, state: WalkState, queue: JobQueue<FileJob>) throws {
+        let tree = try repository.loadTree(id)
+        var seen = Set<[UInt8]>()
+        for node in tree.nodes {
+            let path = display(components + [node.name])
+            guard Self.isSafeName(node.name), seen.insert(node.name).inserted else {
+                reporter.error(path: path, "refused: the repository holds an unsafe or duplicate name \"\(node.displayName)\"; nothing was written for it")
+                state.summary.refused += 1
+                state.summary.errors += 1
+                continue
+            }
+            let childComponents = components + [node.name]
+            let (selected, leads) = Self.selection(childComponents, includes)
+            guard selected || (leads && node.kind == .directory) else { continue }
+            do {
+                try restoreNode(node, in: fd, components: childComponents, includes: includes, options: options,
+                                state: state, queue: queue)
+            } catch let error as LockstepError {
+                throw error
+            } catch {
+                reporter.error(path: path, "\(error)")
+                state.summary.errors += 1
+            }
+        }
+    }
+
+    private func restoreNode(_ node: Node, in dirFD: Int32, components: [[UInt8]], includes: [[[UInt8]]],
+                             options: RestoreOptions, state: WalkState, queue: JobQueue<FileJob>) throws {
+        let name = node.name
+        let path = display(components)
+        switch node.kind {
+        case .directory:
+            guard let subtree = node.subtree else { throw HostError(call: "restore", path: path, errno: 0, reason: "directory without a tree") }
+            let fd = try makeDirectory(name, in: dirFD, path: path, options: options)
+            defer { close(fd) }
+            state.directories.append(DirectoryWork(components: components, node: node))
+            state.summary.directories += 1
+            try restoreTree(subtree, fd: fd, components: components, includes: includes, options: options,
+                            state: state, queue: queue)
+        case .file:
+            let key = "\(node.device):\(node.inode)"
+            if node.links > 1, let first = state.hardLinks[key] {
+                try removeExisting(name, in: dirFD, path: path, options: options)
+                let sourceDir = try openChain(state.rootFD, Array(first.dropLast()))
+                defer { close(sourceDir) }
+                let rc = Posix.withCString(first.last!) { src in Posix.withCString(name) { linkat(sourceDir, src, dirFD, $0, 0) } }
+                guard rc == 0 else { throw Posix.error("link", Array(path.utf8)) }
+                state.summary.hardLinks += 1
+                return
+            }
+            try removeExisting(name, in: dirFD, path: path, options: options)
+            let fd = Posix.withCString(name) { openat(dirFD, $0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600) }
+            guard fd >= 0 else { throw Posix.error("create", Array(path.utf8)) }
+            if node.links > 1 { state.hardLinks[key] = components }
+            queue.push(FileJob(dirFD: dup(dirFD), fileFD: fd, name: name, path: path, node: node))
+        case .symlink:
+            try removeExisting(name, in: dirFD, path: path, options: options)
+            let rc = Posix.withCString(node.linkTarget) { target in Posix.withCString(name) { symlinkat(target, dirFD, $0) } }
+            guard rc == 0 else { throw Posix.error("symlink", Array(path.utf8)) }
+            try applyMetadata(at: dirFD, name: name, node: node, path: path, options: options, isSymlink: true)
+            state.summary.otherEntries += 1
+        case .fifo, .characterDevice, .blockDevice:
+            try removeExisting(name, in: dirFD, path: path, options: options)
+            let type: UInt32 = node.kind == .fifo ? UInt32(S_IFIFO) : node.kind == .characterDevice ? UInt32(S_IFCHR) : UInt32(S_IFBLK)
+            let rc = Posix.withCString(name) { lockstep_mknodat(dirFD, $0, type | 0o600, node.rdev) }
+            guard rc == 0 else { throw Posix.error("mknod", Array(path.utf8)) }
+            try applyMetadata(at: dirFD, name: name, node: node, path: path, options: options, isSymlink: false)
+            state.summary.otherEntries += 1
+        }
+    }
+
+    /// Opens a directory below `root` one component at a time, never following a symlink.
+    /// Consumes nothing: `root` stays open; the result must be closed. With no components, a dup.
+    private func openChain(_ root: Int32, _ components: [[UInt8]]) throws -> Int32 {
+        var current = dup(root)
+        for component in components {
+            let next = Posix.withCString(component) { openat(current, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+            close(current)
+            guard next >= 0 else { throw Posix.error("open", component) }
+            current = next
+        }
+        return current
+    }
+
+    private func makeDirectory(_ name: [UInt8], in dirFD: Int32, path: String, options: RestoreOptions) throws -> Int32 {
+        if Posix.withCString(name, { mkdirat(dirFD, $0, 0o700) }) != 0 {
+            guard errno == EEXIST else { throw Posix.error("mkdir", Array(path.utf8)) }
+            // Something is there: use it only if it is a real directory, never through a symlink.
+            var fd = Posix.withCString(name) { openat(dirFD, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+            if fd >= 0 { return fd }
+            guard options.overwrite else {
+                throw HostError(call: "mkdir", path: path, errno: EEXIST, reason: "refused: exists and is not a directory")
+            }
+            guard Posix.withCString(name, { unlinkat(dirFD, $0, 0) }) == 0,
+                  Posix.withCString(name, { mkdirat(dirFD, $0, 0o700) }) == 0 else { throw Posix.error("mkdir", Array(path.utf8)) }
+            fd = Posix.withCString(name) { openat(dirFD, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+            guard fd >= 0 else { throw Posix.error("open", Array(path.utf8)) }
+            return fd
+        }
+        let fd = Posix.withCString(name) { openat(dirFD, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+        guard fd >= 0 else { throw Posix.error("open", Array(path.utf8)) }
+        return fd
+    }
+
+    /// With --overwrite, removes a non-directory entry in the way (never what a symlink points to).
+    private func removeExisting(_ name: [UInt8], in dirFD: Int32, path: String, options: RestoreOptions) throws {
+        guard options.overwrite else { return }
+        var st = stat()
+        guard Posix.withCString(name, { fstatat(dirFD, $0, &st, AT_SYMLINK_NOFOLLOW) }) == 0 else { return }
+        let isDir = st.st_mode & S_IFMT == S_IFDIR
+        guard Posix.withCString(name, { unlinkat(dirFD, $0, isDir ? AT_REMOVEDIR : 0) }) == 0 else {
+            throw Posix.error("remove", Array(path.utf8))
+        }
+    }
+
+    // MARK: - Files
+
+    private func writeFile(_ job: FileJob, options: RestoreOptions) -> Bool {
+        var offset: Int64 = 0
+        do {
+            for piece in job.node.content {
+                switch piece {
+                case .hole(let length):
+                    offset += Int64(length)
+                case .blob(let id, let length):
+                    let data: Data
+                    do { data = try repository.loadBlob(id) } catch {
+                        throw LockstepError(.damaged, "cannot restore \(job.path): \(error)")
+                    }
+                    guard data.count == length else {
+                        throw LockstepError(.damaged, "cannot restore \(job.path): blob \(id.short) has the wrong length")
+                    }
+                    try data.withUnsafeBytes { raw in
+                        var done = 0
+                        while done < raw.count {
+                            let n = pwrite(job.fileFD, raw.baseAddress! + done, raw.count - done, off_t(offset) + off_t(done))
+                            if n < 0 {
+                                if errno == EINTR { continue }
+                                throw Posix.error("write", Array(job.path.utf8))
+                            }
+                            done += n
+                        }
+                    }
+                    offset += Int64(length)
+                    progress.bytes.add(Int64(length), ordering: .relaxed)
+                }
+            }
+            if ftruncate(job.fileFD, off_t(job.node.size)) != 0 { throw Posix.error("truncate", Array(job.path.utf8)) }
+            try applyMetadata(fd: job.fileFD, node: job.node, path: job.path, options: options)
+            progress.files.add(1, ordering: .relaxed)
+            return true
+        } catch {
+            reporter.error(path: job.path, "\(error)")
+            // A file that could not be written whole is not left behind looking complete.
+            _ = Posix.withCString(job.name) { unlinkat(job.dirFD, $0, 0) }
+            return false
+        }
+    }
+
+    // MARK: - Metadata
+
+    private func owner(_ node: Node, _ options: RestoreOptions) -> (uid: uid_t, gid: gid_t) {
+        if options.numericOwner { return (node.uid, node.gid) }
+        return (owners.uid(name: node.user) ?? node.uid, owners.gid(name: node.group) ?? node.gid)
+    }
+
+    private func times(_ node: Node) -> [timespec] {
+        let t = timespec(tv_sec: Int(node.mtime.seconds), tv_nsec: Int(node.mtime.nanoseconds))
+        return [t, t]
+    }
+
+    /// Owner, xattrs, times, then mode (chown clears setuid/setgid, so mode comes after it).
+    private func applyMetadata(fd: Int32, node: Node, path: String, options: RestoreOptions) throws {
+        let (uid, gid) = owner(node, options)
+        if fchown(fd, uid, gid) != 0 { throw Posix.error("chown", Array(path.utf8)) }
+        for x in node.xattrs {
+            let rc = x.value.withUnsafeBytes { lockstep_fsetxattr(fd, x.name, $0.baseAddress, x.value.count) }
+            if rc != 0 { reporter.warning(path: path, "cannot set xattr \(x.name): \(String(cString: strerror(errno)))") }
+        }
+        if fchmod(fd, mode_t(node.mode)) != 0 { throw Posix.error("chmod", Array(path.utf8)) }
+        var ts = times(node)
+        if futimens(fd, &ts) != 0 { throw Posix.error("utimens", Array(path.utf8)) }
+    }
+
+    /// The same for an entry that cannot be opened (symlink, FIFO, device), by name in its directory.
+    private func applyMetadata(at dirFD: Int32, name: [UInt8], node: Node, path: String, options: RestoreOptions,
+                               isSymlink: Bool) throws {
+        let (uid, gid) = owner(node, options)
+        try Posix.withCString(name) { cname in
+            if fchownat(dirFD, cname, uid, gid, AT_SYMLINK_NOFOLLOW) != 0 { throw Posix.error("chown", Array(path.utf8)) }
+            if !node.xattrs.isEmpty {
+                // lsetxattr through the directory descriptor's /proc link: no path outside the target is walked.
+                let procPath = Array("/proc/self/fd/\(dirFD)/".utf8) + name
+                for x in node.xattrs {
+                    let rc = Posix.withCString(procPath) { p in x.value.withUnsafeBytes { lockstep_lsetxattr(p, x.name, $0.baseAddress, x.value.count) } }
+                    if rc != 0 { reporter.warning(path: path, "cannot set xattr \(x.name): \(String(cString: strerror(errno)))") }
+                }
+            }
+            if !isSymlink, fchmodat(dirFD, cname, mode_t(node.mode), 0) != 0 { throw Posix.error("chmod", Array(path.utf8)) }
+            var ts = times(node)
+            if utimensat(dirFD, cname, &ts, AT_SYMLINK_NOFOLLOW) != 0 { throw Posix.error("utimens", Array(path.utf8)) }
+        }
+    }
+}
+
+/// Maps user and group names to this host's ids (cached); nil when the name does not exist here.
+final class OwnerMap: Sendable {
+    private let users = Mutex<[String: uid_t?]>([:])
+    private let groups = Mutex<[String: gid_t?]>([:])
+
+    func uid(name: String) -> uid_t? {
+        guard !name.isEmpty else { return nil }
+        if let cached = users.withLock({ $0[name] }) { return cached }
+        let found = getpwnam(name).map { $0.pointee.pw_uid }
+        users.withLock { $0[name] = .some(found) }
+        return found
+    }
+
+    func gid(name: String) -> gid_t? {
+        guard !name.isEmpty else { return nil }
+        if let cached = groups.withLock({ $0[name] }) { return cached }
+        let found = getgrnam(name).map { $0.pointee.gr_gid }
+        groups.withLock { $0[name] = .some(found) }
+        return found
+    }
+}

@@ -1,0 +1,157 @@
+package import Foundation
+package import LockstepCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A repository in a local directory: `config`, `keys/`, `data/XX/` (packs spread over 256
+/// folders by their first two hex digits), `index/`, `snapshots/`, `locks/`.
+/// Saves write a temporary file, fsync it, rename it into place and fsync the folder, so an
+/// object is either absent or complete, whatever happens to the process or the machine.
+package struct LocalStorage: Storage {
+    package let root: String
+
+    package init(path: String) { self.root = path }
+
+    package var location: String { root }
+
+    private func folder(_ handle: Handle) -> String {
+        switch handle.kind {
+        case .config: root
+        case .data: "\(root)/data/\(handle.name.prefix(2))"
+        default: "\(root)/\(handle.kind.rawValue)"
+        }
+    }
+
+    private func path(_ handle: Handle) -> String { "\(folder(handle))/\(handle.name)" }
+
+    private func fail(_ call: String, _ handle: Handle?, _ code: Int32 = errno) -> StorageError {
+        let kind: StorageErrorKind = code == ENOENT ? .notFound : (code == EINTR || code == EAGAIN ? .transient : .permanent)
+        return StorageError(kind, handle, "\(call): \(String(cString: strerror(code)))")
+    }
+
+    package func save(_ handle: Handle, _ data: Data) throws {
+        let dir = folder(handle)
+        let final = path(handle)
+        if handle.kind != .locks, handle.kind != .config, access(final, F_OK) == 0 {
+            // Content-addressed: an object of this name already holds these bytes.
+            return
+        }
+        try makeDirectories(dir)
+        let temp = "\(dir)/.tmp-\(handle.name)-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        let fd = Glibc.open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw fail("create \(temp)", handle) }
+        var ok = false
+        defer {
+            Glibc.close(fd)
+            if !ok { unlink(temp) }
+        }
+        try data.withUnsafeBytes { raw in
+            var done = 0
+            while done < raw.count {
+                let n = write(fd, raw.baseAddress! + done, raw.count - done)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw fail("write", handle)
+                }
+                done += n
+            }
+        }
+        guard fsync(fd) == 0 else { throw fail("fsync", handle) }
+        guard rename(temp, final) == 0 else { throw fail("rename", handle) }
+        ok = true
+        let dfd = Glibc.open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dfd >= 0 {
+            fsync(dfd)
+            Glibc.close(dfd)
+        }
+    }
+
+    private func makeDirectories(_ dir: String) throws {
+        if mkdir(dir, 0o700) == 0 || errno == EEXIST { return }
+        if errno == ENOENT {
+            let parent = (dir as NSString).deletingLastPathComponent
+            guard parent != dir else { throw fail("mkdir \(dir)", nil) }
+            try makeDirectories(parent)
+            if mkdir(dir, 0o700) == 0 || errno == EEXIST { return }
+        }
+        throw fail("mkdir \(dir)", nil)
+    }
+
+    package func load(_ handle: Handle, offset: Int, length: Int?) throws -> Data {
+        let fd = Glibc.open(path(handle), O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw fail("open", handle) }
+        defer { Glibc.close(fd) }
+        let count: Int
+        if let length {
+            count = length
+        } else {
+            var st = stat()
+            guard fstat(fd, &st) == 0 else { throw fail("fstat", handle) }
+            count = max(Int(st.st_size) - offset, 0)
+        }
+        var data = Data(count: count)
+        let got = try data.withUnsafeMutableBytes { raw -> Int in
+            var done = 0
+            while done < count {
+                let n = pread(fd, raw.baseAddress! + done, count - done, off_t(offset + done))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw fail("read", handle)
+                }
+                if n == 0 { break }
+                done += n
+            }
+            return done
+        }
+        guard got == count else {
+            throw StorageError(.permanent, handle, "short read: wanted \(count) bytes at \(offset), got \(got)")
+        }
+        return data
+    }
+
+    package func size(_ handle: Handle) throws -> Int {
+        var st = stat()
+        guard stat(path(handle), &st) == 0 else { throw fail("stat", handle) }
+        return Int(st.st_size)
+    }
+
+    package func list(_ kind: ObjectKind) throws -> [String] {
+        switch kind {
+        case .config:
+            return access("\(root)/config", F_OK) == 0 ? ["config"] : []
+        case .data:
+            var out = [String]()
+            for sub in try entries("\(root)/data") where sub.count == 2 {
+                out += try entries("\(root)/data/\(sub)").filter { !$0.hasPrefix(".") }
+            }
+            return out
+        default:
+            return try entries("\(root)/\(kind.rawValue)").filter { !$0.hasPrefix(".") }
+        }
+    }
+
+    private func entries(_ dir: String) throws -> [String] {
+        guard let d = opendir(dir) else {
+            if errno == ENOENT { return [] }
+            throw fail("opendir \(dir)", nil)
+        }
+        defer { closedir(d) }
+        var out = [String]()
+        while let entry = readdir(d) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            if name != "." && name != ".." { out.append(name) }
+        }
+        return out
+    }
+
+    package func remove(_ handle: Handle) throws {
+        guard unlink(path(handle)) == 0 else { throw fail("remove", handle) }
+    }
+
+    package func exists() throws -> Bool {
+        access("\(root)/config", F_OK) == 0
+    }
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what building and testing lockstep needs on Debian 12, and nothing when it is
+# already there. Debian packages only (run as root; uses sudo when not root).
+set -euo pipefail
+
+packages=(
+  libzstd-dev      # zstd for blob compression (system-library target CZstd)
+  pkg-config       # finds libzstd
+  acl              # getfacl/setfacl: the tests set real POSIX ACLs
+  attr             # getfattr/setfattr: the tests set real xattrs
+  util-linux       # setpriv: a test runs lockstep as an unprivileged user
+  time             # /usr/bin/time -v for make bench
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+command -v swift >/dev/null || { echo "swift is not on PATH: install Swift 6 first" >&2; exit 1; }
