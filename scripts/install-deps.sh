@@ -10,6 +10,8 @@ packages=(
   attr             # getfattr/setfattr: the tests set real xattrs
   util-linux       # setpriv: a test runs lockstep as an unprivileged user
   time             # /usr/bin/time -v for make bench
+  python3          # the demo and the tests make SQLite files and sockets with it
+  sqlite3          # the demo shows the database
 )
 missing=()
 for p in "${packages[@]}"; do

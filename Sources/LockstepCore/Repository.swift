@@ -147,6 +147,7 @@ package final class Repository: Sendable {
     private func store(pack: inout PackBuilder) throws {
         let (packID, bytes, blobs) = try pack.finish(keys: keys)
         try storage.save(Handle(.data, packID.hex), bytes)
+        CrashPoint.pass("pack-saved")
         let toIndex: [(id: BlobID, blobs: [PackedBlob])]? = state.withLock { s in
             s.index.add(pack: packID, blobs: blobs)
             for b in blobs { s.inFlight.remove(b.id) }
@@ -161,6 +162,7 @@ package final class Repository: Sendable {
     private func writeIndex(_ packs: [(id: BlobID, blobs: [PackedBlob])]) throws {
         let sealed = try keys.seal(Data(IndexFile(packs: packs).encode()))
         try storage.save(Handle(.index, storageID(of: sealed).hex), sealed)
+        CrashPoint.pass("index-saved")
     }
 
     /// Saves the pack being filled and an index file for every pack not yet indexed.

@@ -1,0 +1,196 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Builds a tree with every file type and metadata kind lockstep must preserve.
+func makeEverythingTree(at src: String) throws {
+    let fm = FileManager.default
+    try fm.createDirectory(atPath: "\(src)/dir/sub/empty", withIntermediateDirectories: true)
+    try write("\(src)/dir/small.txt", "hello lockstep\n")
+    _ = fm.createFile(atPath: "\(src)/empty-file", contents: Data())
+    try pseudoRandom(9 << 20, seed: 7).write(to: URL(fileURLWithPath: "\(src)/dir/big.bin"))
+    // Two files sharing most content: dedup keeps one copy of the common chunks.
+    var twin = pseudoRandom(3 << 20, seed: 7)
+    twin.append(Data("tail".utf8))
+    try twin.write(to: URL(fileURLWithPath: "\(src)/dir/sub/twin.bin"))
+    try sh("""
+        cd '\(src)'
+        ln -s dir/small.txt rel-link
+        ln -s /etc/passwd abs-link
+        ln -s does/not/exist dangling-link
+        ln dir/small.txt hard-a && ln dir/small.txt dir/sub/hard-b
+        mkfifo fifo
+        mknod chardev c 1 3
+        mknod blockdev b 7 200
+        truncate -s 64M sparse && printf 'data in the middle' | dd of=sparse bs=1 seek=30000000 conv=notrunc status=none
+        truncate -s 10M sparse-tail-hole && printf 'head' | dd of=sparse-tail-hole conv=notrunc status=none
+        chown 4242:4343 dir/big.bin
+        chown daemon:daemon dir/sub/twin.bin
+        chmod 4755 dir/small.txt
+        chmod 2775 dir/sub
+        chmod 1777 dir/sub/empty
+        chmod 0600 empty-file
+        chmod 0640 fifo
+        setfattr -n user.color -v blue dir/small.txt
+        setfattr -n trusted.origin -v test dir/big.bin
+        setfattr -n security.label -v lockstep dir/sub/twin.bin
+        setfattr -n user.on-dir -v yes dir/sub
+        setfacl -m u:nobody:rw,g:daemon:r dir/big.bin
+        setfacl -d -m u:nobody:rx dir/sub
+        touch -h -d '2001-02-03 04:05:06.123456789' rel-link
+        touch -d '1999-12-31 23:59:59.987654321' dir/small.txt
+        touch -d '2010-10-10 10:10:10.000000001' dir/sub/empty
+        python3 -c "import socket; s=socket.socket(socket.AF_UNIX); s.bind('\(src)/sock')"
+        """)
+}
+
+/// Facts that restore must reproduce; directory sizes are the file system's business.
+func comparableFacts(_ root: String) throws -> [String: String] {
+    var facts = try treeFacts(root)
+    for (path, line) in facts {
+        var fields = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+        if fields.first == "directory" { fields[6] = "" }
+        facts[path] = fields.joined(separator: "|")
+    }
+    return facts
+}
+
+@Suite("Round trips through a real repository")
+struct RoundTripTests {
+    @Test("every file type and metadata kind survives backup and restore")
+    func everything() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let tool = try scratch.repository()
+        let src = "\(scratch.path)/src"
+        try makeEverythingTree(at: src)
+
+        let backup = try tool.run(["backup", "--json", src])
+        #expect(backup.status == 0, "\(backup.stderr)")
+        #expect(backup.stderr.contains("socket skipped"))
+        let summary = try backup.json()
+        #expect(summary["skipped_sockets"] as? Int == 1)
+        #expect((summary["snapshot_id"] as? String)?.count == 64)
+        for key in ["files_new", "files_changed", "files_unmodified", "bytes_read", "bytes_added", "duration_seconds"] {
+            #expect(summary[key] != nil, "backup --json lacks \(key)")
+        }
+
+        let target = "\(scratch.path)/out"
+        let restore = try tool.run(["restore", "latest", "--target", target, "--verify"])
+        #expect(restore.status == 0, "\(restore.stderr)")
+
+        var expected = try comparableFacts(src)
+        expected.removeValue(forKey: "sock")
+        let restored = try comparableFacts(target + src)
+        #expect(expected.count > 15, "the fixture tree is incomplete")
+        #expect(restored.count == expected.count)
+        for (path, fact) in expected {
+            #expect(restored[path] == fact, "\(path) differs")
+        }
+        // Holes stay holes.
+        var st = stat()
+        #expect(stat("\(target)\(src)/sparse", &st) == 0)
+        #expect(Int(st.st_blocks) * 512 < 1 << 20, "sparse file was restored dense")
+        // Hard links are links again.
+        var a = stat(), b = stat()
+        stat("\(target)\(src)/hard-a", &a)
+        stat("\(target)\(src)/dir/sub/hard-b", &b)
+        #expect(a.st_ino == b.st_ino && a.st_nlink == 3)
+    }
+
+    @Test("a second backup reads only what changed and dedups repeated content")
+    func incremental() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let tool = try scratch.repository()
+        let src = "\(scratch.path)/src"
+        try FileManager.default.createDirectory(atPath: src, withIntermediateDirectories: true)
+        for i in 0..<20 { try write("\(src)/f\(i)", "file \(i)\n") }
+        let blob = pseudoRandom(6 << 20, seed: 3)
+        try blob.write(to: URL(fileURLWithPath: "\(src)/a.bin"))
+        try blob.write(to: URL(fileURLWithPath: "\(src)/copy-of-a.bin"))
+
+        let first = try tool.run(["backup", "--json", src]).json()
+        #expect(first["files_new"] as? Int == 22)
+        #expect((first["bytes_added"] as! Int) < 7 << 20, "identical files stored twice")
+
+        try write("\(src)/f3", "changed\n")
+        try write("\(src)/new", "new\n")
+        let second = try tool.run(["backup", "--json", src]).json()
+        #expect(second["files_new"] as? Int == 1)
+        #expect(second["files_changed"] as? Int == 1)
+        #expect(second["files_unmodified"] as? Int == 21)
+        #expect((second["bytes_read"] as! Int) < 100)
+
+        let list = try tool.run(["snapshots", "--json"])
+        let snaps = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
+        #expect(snaps.count == 2)
+        // The first snapshot still restores as it was.
+        let firstID = try #require(first["snapshot_id"] as? String)
+        let out = "\(scratch.path)/out"
+        #expect(try tool.run(["restore", String(firstID.prefix(10)), "--target", out, "--verify"]).status == 0)
+        #expect(try String(contentsOfFile: "\(out)\(src)/f3", encoding: .utf8) == "file 3\n")
+        #expect(!FileManager.default.fileExists(atPath: "\(out)\(src)/new"))
+    }
+
+    @Test("--include restores part of a snapshot; ls shows owners and modes")
+    func includeAndLs() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let tool = try scratch.repository()
+        let src = "\(scratch.path)/src"
+        try FileManager.default.createDirectory(atPath: "\(src)/keep/deep", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: "\(src)/skip", withIntermediateDirectories: true)
+        try write("\(src)/keep/deep/x", "x")
+        try write("\(src)/skip/y", "y")
+        try sh("chown 1001:1002 '\(src)/keep/deep/x' && chmod 0751 '\(src)/keep/deep/x'")
+        #expect(try tool.run(["backup", src]).status == 0)
+
+        let out = "\(scratch.path)/out"
+        let r = try tool.run(["restore", "latest", "--target", out, "--include", "\(src)/keep", "--verify"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(FileManager.default.fileExists(atPath: "\(out)\(src)/keep/deep/x"))
+        #expect(!FileManager.default.fileExists(atPath: "\(out)\(src)/skip"))
+
+        let ls = try tool.run(["ls", "latest", "\(src)/keep"])
+        #expect(ls.status == 0)
+        #expect(ls.stdout.contains("-rwxr-x--x 1001/1002"))
+        #expect(!ls.stdout.contains("/skip"))
+    }
+
+    @Test("two backups into one repository at the same time both succeed")
+    func concurrentBackups() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let tool = try scratch.repository()
+        for name in ["one", "two"] {
+            try FileManager.default.createDirectory(atPath: "\(scratch.path)/\(name)", withIntermediateDirectories: true)
+            for i in 0..<5 {
+                try pseudoRandom(3 << 20, seed: UInt64(i) + (name == "one" ? 100 : 200)).write(to: URL(fileURLWithPath: "\(scratch.path)/\(name)/f\(i)"))
+            }
+            // Shared content in both: deduplicated across the two writers.
+            try pseudoRandom(2 << 20, seed: 999).write(to: URL(fileURLWithPath: "\(scratch.path)/\(name)/shared"))
+        }
+        let results = Mutexed<[Lockstep.Result]>([])
+        let group = DispatchGroup()
+        for name in ["one", "two"] {
+            DispatchQueue.global().async(group: group) {
+                let r = try! tool.run(["backup", "\(scratch.path)/\(name)"])
+                results.set(results.value + [r])
+            }
+        }
+        group.wait()
+        for r in results.value { #expect(r.status == 0, "\(r.stderr)") }
+        #expect(try tool.run(["check", "--read-data"]).status == 0)
+        let list = try tool.run(["snapshots", "--json"])
+        let snaps = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
+        #expect(snaps.count == 2)
+        for snap in snaps {
+            let id = snap["id"] as! String
+            let out = "\(scratch.path)/out-\(id.prefix(8))"
+            #expect(try tool.run(["restore", id, "--target", out, "--verify"]).status == 0)
+        }
+    }
+}
