@@ -80,11 +80,18 @@ package struct BinaryReader {
         var shift: UInt64 = 0
         while true {
             let b = try u8()
-            guard shift < 64 else { throw FormatError.malformed("varint too long") }
+            guard shift < 64, shift < 63 || b <= 1 else { throw FormatError.malformed("varint too long") }
             result |= UInt64(b & 0x7f) << shift
             if b & 0x80 == 0 { return result }
             shift += 7
         }
+    }
+
+    /// A varint that must fit 32 bits.
+    package mutating func u32Varint() throws -> UInt32 {
+        let v = try varint()
+        guard v <= UInt64(UInt32.max) else { throw FormatError.malformed("value out of range") }
+        return UInt32(v)
     }
 
     package mutating func svarint() throws -> Int64 {

@@ -41,11 +41,12 @@ package struct IndexFile: Sendable {
             for _ in 0..<count {
                 guard let type = BlobType(rawValue: try r.u8()) else { throw FormatError.malformed("unknown blob type") }
                 let blobID = try r.id()
-                blobs.append(PackedBlob(id: blobID, type: type, offset: UInt32(try r.varint()), length: UInt32(try r.varint()),
-                                        rawLength: UInt32(try r.varint()), compressed: try r.u8() == 1))
+                blobs.append(PackedBlob(id: blobID, type: type, offset: try r.u32Varint(), length: try r.u32Varint(),
+                                        rawLength: try r.u32Varint(), compressed: try r.u8() == 1))
             }
             packs.append((id, blobs))
         }
+        guard r.isAtEnd else { throw FormatError.malformed("trailing bytes after index") }
         return IndexFile(packs: packs)
     }
 }

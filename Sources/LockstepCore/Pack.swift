@@ -69,7 +69,8 @@ package struct PackBuilder: Sendable {
     }
 
     /// Reads the header of a whole pack (what `check --read-data` and repair use).
-    package static func readHeader(_ pack: Data, keys: MasterKeys) throws -> [PackedBlob] {
+    package static func readHeader(_ packBytes: Data, keys: MasterKeys) throws -> [PackedBlob] {
+        let pack = packBytes.startIndex == 0 ? packBytes : Data(packBytes)  // indices from zero
         guard pack.count >= 4 else { throw FormatError.truncated }
         let lengthBytes = Array(pack.suffix(4))
         let headerLength = Int(UInt32(lengthBytes[0]) | UInt32(lengthBytes[1]) << 8 | UInt32(lengthBytes[2]) << 16 | UInt32(lengthBytes[3]) << 24)

@@ -18,6 +18,8 @@ package final class Repository: Sendable {
         var inFlight = Set<BlobID>()
         var pack: PackBuilder
         var unindexedPacks: [(id: BlobID, blobs: [PackedBlob])] = []
+        /// Packs taken out of `pack` whose save has not finished yet.
+        var packsBeingStored = 0
     }
 
     private let state: Mutex<WriterState>
@@ -67,7 +69,8 @@ package final class Repository: Sendable {
             throw LockstepError(.failure, "repository format version \(config.version) is not supported by this lockstep (it reads version \(RepositoryConfig.currentVersion)); upgrade lockstep")
         }
         for name in try storage.list(.keys) {
-            let file = try JSONDecoder().decode(KeyFile.self, from: try storage.load(Handle(.keys, name)))
+            // A key file that does not decode cannot hold this password's keys; try the others.
+            guard let file = try? JSONDecoder().decode(KeyFile.self, from: try storage.load(Handle(.keys, name))) else { continue }
             if let keys = try file.unwrap(password: password) {
                 return Repository(storage: storage, config: config, keys: keys)
             }
@@ -137,16 +140,24 @@ package final class Repository: Sendable {
             guard s.pack.count >= config.packSize else { return nil }
             let full = s.pack
             s.pack = PackBuilder(capacity: config.packSize + (1 << 20))
+            s.packsBeingStored += 1
             return full
         }
         if var full { try store(pack: &full) }
         return SaveResult(id: id, added: true, storedBytes: sealed.count)
     }
 
-    /// Saves a full pack, then indexes it; every few packs an index file is written.
+    /// Saves a full pack, then indexes it; every few packs an index file is written. On failure
+    /// the pack's blobs are forgotten, so saving them again stores them again.
     private func store(pack: inout PackBuilder) throws {
+        defer { state.withLock { $0.packsBeingStored -= 1 } }
         let (packID, bytes, blobs) = try pack.finish(keys: keys)
-        try storage.save(Handle(.data, packID.hex), bytes)
+        do {
+            try storage.save(Handle(.data, packID.hex), bytes)
+        } catch {
+            state.withLock { s in for b in blobs { s.inFlight.remove(b.id) } }
+            throw error
+        }
         CrashPoint.pass("pack-saved")
         let toIndex: [(id: BlobID, blobs: [PackedBlob])]? = state.withLock { s in
             s.index.add(pack: packID, blobs: blobs)
@@ -159,9 +170,15 @@ package final class Repository: Sendable {
         if let toIndex { try writeIndex(toIndex) }
     }
 
+    /// Writes an index file; on failure the packs go back to wait for the next one.
     private func writeIndex(_ packs: [(id: BlobID, blobs: [PackedBlob])]) throws {
-        let sealed = try keys.seal(Data(IndexFile(packs: packs).encode()))
-        try storage.save(Handle(.index, storageID(of: sealed).hex), sealed)
+        do {
+            let sealed = try keys.seal(Data(IndexFile(packs: packs).encode()))
+            try storage.save(Handle(.index, storageID(of: sealed).hex), sealed)
+        } catch {
+            state.withLock { $0.unindexedPacks.insert(contentsOf: packs, at: 0) }
+            throw error
+        }
         CrashPoint.pass("index-saved")
     }
 
@@ -171,9 +188,12 @@ package final class Repository: Sendable {
         let partial: PackBuilder? = state.withLock { s in
             guard !s.pack.isEmpty else { return nil }
             defer { s.pack = PackBuilder(capacity: config.packSize + (1 << 20)) }
+            s.packsBeingStored += 1
             return s.pack
         }
         if var partial { try store(pack: &partial) }
+        // Packs other threads are still saving must be indexed by this flush too.
+        while state.withLock({ $0.packsBeingStored > 0 }) { usleep(1000) }
         let rest = state.withLock { s in
             defer { s.unindexedPacks.removeAll() }
             return s.unindexedPacks
@@ -246,9 +266,9 @@ package final class Repository: Sendable {
             guard let last = all.last else { throw LockstepError(.failure, "the repository has no snapshots yet (run `lockstep backup` first)") }
             return last
         }
-        let matches = all.filter { $0.id.hex.hasPrefix(reference.lowercased()) }
+        let matches = reference.isEmpty ? [] : all.filter { $0.id.hex.hasPrefix(reference.lowercased()) }
         if matches.count == 1 { return matches[0] }
-        if matches.isEmpty || reference.isEmpty {
+        if matches.isEmpty {
             throw LockstepError(.failure, "no snapshot matches \"\(reference)\" (list them with `lockstep snapshots`)")
         }
         let list = matches.map { "\($0.id.short) \(Snapshot.formatTime($0.snapshot.time))" }.joined(separator: ", ")

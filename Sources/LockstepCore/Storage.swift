@@ -46,8 +46,9 @@ package struct StorageError: Error, CustomStringConvertible {
 ///
 /// Contract:
 /// - `save` is atomic: after it returns the object is complete and durable; if it throws or the
-///   process dies, the object is either absent or complete, never partial. Saving a name that
-///   already exists with different content fails (`permanent`), except for `locks`.
+///   process dies, the object is either absent or complete, never partial. Names other than
+///   `config` are SHA-256 of their bytes, so saving an existing name may keep the stored object;
+///   saving `config` when one exists fails (`permanent`): a repository is never replaced.
 /// - `load` returns exactly the requested range (`length == nil`: to the end) or throws
 ///   `notFound` / an error; loads are idempotent.
 /// - `list` returns every complete object of a kind, in no particular order.

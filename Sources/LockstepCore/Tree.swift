@@ -97,6 +97,9 @@ package struct Tree: Sendable, Equatable {
                 }
             }
             if try r.u8() == 1 { n.subtree = try r.id() }
+            if let last = nodes.last, !last.name.lexicographicallyPrecedes(n.name), last.name != n.name {
+                throw FormatError.malformed("tree nodes are not sorted")
+            }
             nodes.append(n)
         }
         guard r.isAtEnd else { throw FormatError.malformed("trailing bytes after tree") }

@@ -58,24 +58,45 @@ package struct LocalStorage: Storage {
             }
         }
         guard fsync(fd) == 0 else { throw fail("fsync", handle) }
-        guard rename(temp, final) == 0 else { throw fail("rename", handle) }
-        ok = true
-        let dfd = Glibc.open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dfd >= 0 {
-            fsync(dfd)
-            Glibc.close(dfd)
+        if handle.kind == .config {
+            // The config marks a repository: never replace one (two `init`s racing).
+            guard link(temp, final) == 0 else {
+                if errno == EEXIST { throw StorageError(.permanent, handle, "already exists") }
+                throw fail("link", handle)
+            }
+            unlink(temp)
+        } else {
+            guard rename(temp, final) == 0 else { throw fail("rename", handle) }
         }
+        ok = true
+        syncFolder(dir)
     }
 
+    /// Creates a folder and its missing parents, fsyncing each parent so the new entry is durable.
     private func makeDirectories(_ dir: String) throws {
-        if mkdir(dir, 0o700) == 0 || errno == EEXIST { return }
-        if errno == ENOENT {
-            let parent = (dir as NSString).deletingLastPathComponent
-            guard parent != dir else { throw fail("mkdir \(dir)", nil) }
+        let parent = (dir as NSString).deletingLastPathComponent
+        if mkdir(dir, 0o700) == 0 {
+            syncFolder(parent)
+            return
+        }
+        if errno == EEXIST { return }
+        if errno == ENOENT, parent != dir {
             try makeDirectories(parent)
-            if mkdir(dir, 0o700) == 0 || errno == EEXIST { return }
+            if mkdir(dir, 0o700) == 0 {
+                syncFolder(parent)
+                return
+            }
+            if errno == EEXIST { return }
         }
         throw fail("mkdir \(dir)", nil)
+    }
+
+    private func syncFolder(_ dir: String) {
+        let fd = Glibc.open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd >= 0 {
+            fsync(fd)
+            Glibc.close(fd)
+        }
     }
 
     package func load(_ handle: Handle, offset: Int, length: Int?) throws -> Data {
@@ -88,7 +109,10 @@ package struct LocalStorage: Storage {
         } else {
             var st = stat()
             guard fstat(fd, &st) == 0 else { throw fail("fstat", handle) }
-            count = max(Int(st.st_size) - offset, 0)
+            guard offset <= Int(st.st_size) else {
+                throw StorageError(.permanent, handle, "offset \(offset) is past the end (\(st.st_size) bytes)")
+            }
+            count = Int(st.st_size) - offset
         }
         var data = Data(count: count)
         let got = try data.withUnsafeMutableBytes { raw -> Int in
