@@ -118,9 +118,13 @@ struct FaultTests {
         try FileManager.default.createDirectory(atPath: src, withIntermediateDirectories: true)
         try pseudoRandom(32 << 20, seed: 5).write(to: URL(fileURLWithPath: "\(src)/busy.db"))
         let writer = Process()
-        // Bounded in time, and killed with SIGKILL: the test runner may leave SIGTERM ignored.
-        writer.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-        writer.arguments = ["-s", "KILL", "120", "/bin/bash", "-c", "while true; do printf x | dd of='\(src)/busy.db' bs=1 seek=4096 conv=notrunc status=none; done"]
+        // Bounded (it stops by itself), detached from our output pipes, and killed with SIGKILL
+        // by pid: the test runner may leave SIGTERM ignored.
+        writer.executableURL = URL(fileURLWithPath: "/bin/bash")
+        writer.arguments = ["-c", "for i in $(seq 1 100000); do printf x | dd of='\(src)/busy.db' bs=1 seek=4096 conv=notrunc status=none; done"]
+        writer.standardOutput = FileHandle.nullDevice
+        writer.standardError = FileHandle.nullDevice
+        writer.standardInput = FileHandle.nullDevice
         try writer.run()
         defer {
             kill(writer.processIdentifier, SIGKILL)
