@@ -60,7 +60,7 @@ SCALES = {
     "tiny": dict(r_envs=1, py_envs=1, r_pkgs=(25, 40), py_pkgs=(10, 20), apps=6,
                  logs_bytes=4_000_000, job_logs=40, report_apps=3, db_bytes=1_000_000,
                  py_big_cap=2_000_000),
-    "small": dict(r_envs=3, py_envs=3, r_pkgs=(50, 150), py_pkgs=(12, 55), apps=34,
+    "small": dict(r_envs=5, py_envs=5, r_pkgs=(30, 100), py_pkgs=(8, 34), apps=34,
                   logs_bytes=36_000_000, job_logs=400, report_apps=12, db_bytes=6_000_000,
                   py_big_cap=5_000_000),
     "medium": dict(r_envs=24, py_envs=24, r_pkgs=(50, 150), py_pkgs=(12, 55), apps=300,
@@ -70,6 +70,12 @@ SCALES = {
 
 R_VERSIONS = ["3.6.3", "4.0.5", "4.1.3", "4.2.3", "4.3.2"]
 PY_VERSIONS = ["3.8", "3.9", "3.10", "3.11", "3.12"]
+# Which interpreter the i-th environment uses.  A server has one or two current versions
+# and a tail of old ones; most environments share the current one, which is where
+# identical package files come from.
+R_ENV_CYCLE = ["4.3.2", "4.3.2", "4.2.3", "4.3.2", "4.1.3", "4.2.3", "4.3.2", "4.0.5",
+               "4.3.2", "4.2.3", "4.3.2", "3.6.3"]
+PY_ENV_CYCLE = ["3.11", "3.11", "3.10", "3.11", "3.12", "3.10", "3.11", "3.9", "3.11", "3.8"]
 
 R_NAMES = """Rcpp rlang cli glue vctrs lifecycle magrittr R6 jsonlite digest withr cpp11 fansi utf8
 pillar tibble pkgconfig crayon ellipsis generics tidyselect dplyr purrr stringi stringr yaml
@@ -573,14 +579,14 @@ def gen_r_env(w: Writer, idx: int):
     sc = SCALES[SCALE]
     r = rng_for("renv", idx)
     pkgs = r_universe()
-    rver = R_VERSIONS[min(len(R_VERSIONS) - 1, int(r.triangular(0, len(R_VERSIONS), len(R_VERSIONS) - 0.5)))]
+    rver = R_ENV_CYCLE[idx % len(R_ENV_CYCLE)]
     lib = hexid(r, 32)
     k = r.randrange(*sc["r_pkgs"])
     chosen = weighted_sample(r, pkgs, [p.weight for p in pkgs], min(k, len(pkgs)))
     mt = EPOCH - r.randrange(2 * YEAR)
     root = "R/%s/packages/%s" % (rver, lib)
     for p in sorted(chosen, key=lambda p: p.name):
-        vi = len(p.versions) - 1 if r.random() < 0.55 else r.randrange(len(p.versions))
+        vi = len(p.versions) - 1 if r.random() < 0.65 else r.randrange(len(p.versions))
         for rel, data, mode, _ in r_pkg_build(p, vi, rver):
             w.file("%s/%s" % (root, rel), data, mode, mt - r.randrange(3600))
     w.file(root + "/.connect-lib.json", json.dumps({"r_version": rver, "packages": sorted(p.name for p in chosen)},
@@ -711,7 +717,7 @@ def gen_py_env(w: Writer, idx: int):
     sc = SCALES[SCALE]
     r = rng_for("pyenv", idx)
     pkgs = py_universe(sc)
-    pyver = PY_VERSIONS[min(len(PY_VERSIONS) - 1, int(r.triangular(0, len(PY_VERSIONS), len(PY_VERSIONS) - 1.2)))]
+    pyver = PY_ENV_CYCLE[idx % len(PY_ENV_CYCLE)]
     env = "python/env-%s" % hexid(r, 16)
     k = r.randrange(*sc["py_pkgs"])
     base = [p for p in pkgs if p.name in ("pip", "setuptools", "wheel")]
@@ -720,7 +726,7 @@ def gen_py_env(w: Writer, idx: int):
     mt = EPOCH - r.randrange(2 * YEAR)
     sp = "%s/lib/python%s/site-packages" % (env, pyver)
     for p in sorted(chosen, key=lambda p: p.name):
-        vi = len(p.versions) - 1 if r.random() < 0.5 else r.randrange(len(p.versions))
+        vi = len(p.versions) - 1 if r.random() < 0.65 else r.randrange(len(p.versions))
         for rel, data, mode, _ in py_pkg_build(p, vi, pyver):
             w.file("%s/%s" % (sp, rel), data, mode, mt - r.randrange(3600))
     w.file(env + "/pyvenv.cfg", ("home = /opt/python/%s/bin\ninclude-system-site-packages = false\nversion = %s.%d\n" % (
@@ -743,51 +749,20 @@ def gen_py_env(w: Writer, idx: int):
 # apps, bundles (tar.gz) and reports
 
 
-class GzipOut:
-    """gzip member written by hand so already-compressed payload goes into stored blocks
-    (what deflate ends up doing with it anyway) instead of burning CPU on it."""
-
-    def __init__(self, fh, mtime, level=4):
-        self.fh, self.level = fh, level
-        self.crc = 0
-        self.size = 0
-        self.comp = None
-        fh.write(b"\x1f\x8b\x08\x00" + struct.pack("<I", mtime) + b"\x00\x03")
-
-    def write(self, data, compressible=True):
-        if not data:
-            return
-        self.crc = zlib.crc32(data, self.crc)
-        self.size += len(data)
-        if compressible:
-            if self.comp is None:
-                self.comp = zlib.compressobj(self.level, zlib.DEFLATED, -15, 9)
-            self.fh.write(self.comp.compress(data))
-            return
-        if self.comp is not None:
-            self.fh.write(self.comp.flush(zlib.Z_SYNC_FLUSH))  # byte-aligned, no final block
-            self.comp = None
-        mv = memoryview(data)
-        for i in range(0, len(data), 65535):
-            blk = mv[i:i + 65535]
-            self.fh.write(struct.pack("<BHH", 0, len(blk), 0xFFFF ^ len(blk)))
-            self.fh.write(blk)
-
-    def close(self):
-        if self.comp is not None:
-            self.fh.write(self.comp.flush(zlib.Z_FINISH))
-        else:
-            self.fh.write(struct.pack("<BHH", 1, 0, 0xFFFF))
-        self.fh.write(struct.pack("<II", self.crc & 0xFFFFFFFF, self.size & 0xFFFFFFFF))
-
-
 def write_targz(path, members, mtime):
-    """members: list of (relpath, data, mode, compressible). Returns bytes written."""
+    """members: list of (relpath, data, mode, compressible). Real gzip'd tar (deflate level 1,
+    like `gzip -1`): binary members come out as deflate's stored/huffman blocks at positions
+    that shift between versions, so identical members do not survive verbatim from one
+    tarball to the next, as with real tools.  Returns the size written."""
+    comp = zlib.compressobj(1, zlib.DEFLATED, 31)  # 31: gzip wrapper, mtime 0, deterministic
     with open(path, "wb") as fh:
-        gz = GzipOut(fh, mtime)
         total = 0
         seen = set()
-        for rel, data, mode, comp in members:
+
+        def put(b):
+            fh.write(comp.compress(b))
+
+        for rel, data, mode, _comp in members:
             parts = rel.split("/")
             for i in range(1, len(parts)):
                 d = "/".join(parts[:i])
@@ -796,19 +771,18 @@ def write_targz(path, members, mtime):
                     ti = tarfile.TarInfo(d + "/")
                     ti.type, ti.mode, ti.mtime = tarfile.DIRTYPE, 0o755, mtime
                     hdr = ti.tobuf(tarfile.GNU_FORMAT)
-                    gz.write(hdr)
+                    put(hdr)
                     total += len(hdr)
             ti = tarfile.TarInfo(rel)
             ti.size, ti.mode, ti.mtime = len(data), mode, mtime
             hdr = ti.tobuf(tarfile.GNU_FORMAT)
-            gz.write(hdr)
-            gz.write(data, comp)
             pad = -len(data) % 512
-            gz.write(b"\0" * pad)
+            put(hdr)
+            put(data)
+            put(b"\0" * pad)
             total += len(hdr) + len(data) + pad
-        end = 1024 + (-(total + 1024) % 10240)
-        gz.write(b"\0" * end)
-        gz.close()
+        put(b"\0" * (1024 + (-(total + 1024) % 10240)))
+        fh.write(comp.flush())
     os.utime(path, (mtime, mtime))
     return os.path.getsize(path)
 
@@ -1013,35 +987,54 @@ def gen_reports(w: Writer, appid: int):
 # ---------------------------------------------------------------------------
 # logs
 
-_LOG_TEMPLATES = [
+_LOG_TEMPLATES = [  # most frequent first
+    "INFO [{ip}] GET /content/{app}/ HTTP/1.1 200 {n} bytes in {m}ms",
+    "DEBUG Scheduler: {m} jobs queued, {id} running, load {f}",
+    "INFO [{ip}] GET /content/{app}/_w_{hex}/session/ HTTP/1.1 101 0 bytes in {m}ms",
     "INFO Starting Connect process {id} for app {app} ({guid})",
     "INFO Connect process {id} exited with status 0 after {f}s",
-    "DEBUG Scheduler: {n} jobs queued, {m} running, load {f}",
-    "INFO [{ip}] GET /content/{app}/ HTTP/1.1 200 {n} bytes in {m}ms",
-    "INFO [{ip}] POST /__api__/v1/content/{guid}/deploy 202 {m}ms",
-    "WARN Worker {id} for app {app} reached the connection limit ({n})",
-    "INFO Bundle {n} for app {app} extracted to apps/{app}/{n}",
-    "INFO Restoring R environment for app {app}: {n} packages from cache, {m} installed",
-    "ERROR Job {hex} for app {app} failed: exit status {m}; see logs/jobs/{app}/{hex}",
     "INFO Authenticated user {user} via PAM from {ip}",
-    "DEBUG Database: vacuum skipped, {n} pages free of {m}",
-    "INFO Rendering report {app} variant {n} on schedule {hex}",
     "INFO Python environment env-{hex} reused for app {app}",
+    "INFO Restoring R environment for app {app}: {n} packages from cache, {m} installed",
+    "WARN Worker {id} for app {app} reached the connection limit ({m})",
+    "INFO [{ip}] POST /__api__/v1/content/{guid}/deploy 202 {m}ms",
+    "INFO Bundle {n} for app {app} extracted to apps/{app}/{n}",
+    "INFO Rendering report {app} variant {n} on schedule {hex}",
+    "DEBUG Database: vacuum skipped, {n} pages free of {m}",
+    "ERROR Job {hex} for app {app} failed: exit status {m}; see logs/jobs/{app}/{hex}",
 ]
 
 
+_POOLS: dict = {}
+
+
+def log_pools():
+    if not _POOLS:
+        r = random.Random("%s:logpools" % SEED)
+        _POOLS["ip"] = ["10.%d.%d.%d" % (r.randrange(4), r.randrange(256), r.randrange(1, 255)) for _ in range(60)]
+        _POOLS["hex"] = ["%016x" % r.getrandbits(64) for _ in range(400)]
+        _POOLS["user"] = lex().words[:200]
+        _POOLS["guid"] = ["%08x-%04x-%04x" % (r.getrandbits(32), r.getrandbits(16), r.getrandbits(16)) for _ in range(600)]
+    return _POOLS
+
+
 def log_lines(r, n, t0, step=7.0):
-    users = lex().words[:300]
+    """Connect-ish log lines: few templates, ids from small pools, monotonic timestamps."""
+    P = log_pools()
+    ips, hexes, users, guids = P["ip"], P["hex"], P["user"], P["guid"]
     out = []
     size = 0
     t = float(t0)
     tpl = _LOG_TEMPLATES
+    ntpl = len(tpl)
+    napps = 600
     while size < n:
         t += r.expovariate(1.0 / step)
-        s = tpl[r.randrange(len(tpl))].format(
-            id=r.randrange(10**5), app=r.randrange(1, 600), guid="%08x" % r.getrandbits(32), f="%.2f" % (r.random() * 90),
-            n=r.randrange(10**4), m=r.randrange(2000), ip="10.%d.%d.%d" % (r.randrange(8), r.randrange(256), r.randrange(256)),
-            hex="%016x" % r.getrandbits(64), user=users[r.randrange(300)])
+        app = int(napps * r.random() ** 3) + 1  # a few apps are busy, most are not
+        k = r.randrange(1 << 30)
+        s = tpl[min(ntpl - 1, int(ntpl * r.random() ** 2.5))].format(
+            id=1000 + k % 9000, app=app, guid=guids[app % 600], f="%.1f" % ((k >> 13) % 900 / 10),
+            n=(k >> 3) % 5000, m=(k >> 17) % 300, ip=ips[k % 60], hex=hexes[(k >> 7) % 400], user=users[(k >> 11) % 200])
         line = "%s.%03d %s\n" % (time.strftime("%Y/%m/%d %H:%M:%S", time.gmtime(int(t))), int(t * 1000) % 1000, s)
         out.append(line)
         size += len(line)
@@ -1079,11 +1072,8 @@ def gen_logs(w: Writer, shard: int, nshards: int):
 
 
 def gzip_bytes(data, mtime):
-    bio = io.BytesIO()
-    g = GzipOut(bio, mtime, 6)
-    g.write(data)
-    g.close()
-    return bio.getvalue()
+    import gzip
+    return gzip.compress(data, 6, mtime=mtime)
 
 
 # ---------------------------------------------------------------------------
@@ -1316,7 +1306,8 @@ def generate(out, scale, seed, jobs):
             total += b
             done += 1
             progress(done, len(tasks), total, t0)
-    sys.stderr.write("\n")
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
     fix_dir_times(out)
     return time.time() - t0
 
