@@ -3,6 +3,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <malloc.h>
 #include "host_shim.h"
 
 const int lockstep_O_NOATIME = O_NOATIME;
@@ -18,3 +19,8 @@ ssize_t lockstep_flistxattr(int fd, char *list, size_t size) { return flistxattr
 ssize_t lockstep_fgetxattr(int fd, const char *name, void *value, size_t size) { return fgetxattr(fd, name, value, size); }
 int lockstep_fremovexattr(int fd, const char *name) { return fremovexattr(fd, name); }
 int lockstep_mknodat(int dirfd, const char *name, unsigned int mode, unsigned long long dev) { return mknodat(dirfd, name, mode, (dev_t)dev); }
+
+void lockstep_tune_malloc(void) {
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
+    mallopt(M_ARENA_MAX, 4);
+}

@@ -1,4 +1,5 @@
 package import ArgumentParser
+import LockstepHost
 
 /// The `lockstep` command: parses and dispatches; each subcommand calls into the core.
 package struct LockstepCommand: ParsableCommand {
@@ -12,5 +13,8 @@ package struct LockstepCommand: ParsableCommand {
     package init() {}
 
     /// Parses the command line, runs the command and exits with its status.
-    package static func start() { main() }
+    package static func start() {
+        ProcessTuning.apply()
+        main()
+    }
 }
