@@ -26,8 +26,11 @@ var targets: [Target] = [
     // Linux calls Swift's Glibc module leaves out (xattrs, SEEK_DATA, O_NOATIME).
     .target(name: "CHostShim"),
     .target(name: "LockstepHost", dependencies: ["LockstepCore", "CHostShim"]),
+    // Application profiles (Posit Connect, Package Manager): written against the core's ports.
+    .target(name: "LockstepApps", dependencies: ["LockstepCore"]),
     .target(name: "LockstepTestSupport", dependencies: ["LockstepCore", "LockstepStorage", "LockstepHost"]),
     .testTarget(name: "LockstepCoreTests", dependencies: ["LockstepCore", "LockstepStorage", "LockstepHost", "LockstepTestSupport"]),
+    .testTarget(name: "LockstepAppsTests", dependencies: ["LockstepApps", "LockstepCore", "LockstepTestSupport"]),
     .testTarget(name: "EndToEndTests", dependencies: ["LockstepCore", "LockstepStorage", "LockstepHost", "LockstepTestSupport"]),
 ]
 for index in targets.indices where targets[index].type != .system && targets[index].name != "CHostShim" {
