@@ -107,8 +107,9 @@ package struct Checker {
         }
         for (id, entry) in index.blobs where badPacks.contains(entry.pack) { badBlobs.insert(id) }
 
-        // Snapshots and their trees.
-        var goodTrees = Set<BlobID>()
+        // Snapshots and their trees; each tree is read once, its damage remembered for every
+        // snapshot that shares it.
+        var walker = TreeWalker(repository: repository, index: index, badBlobs: badBlobs)
         for name in try storage.list(.snapshots) {
             guard let id = BlobID(hex: name) else {
                 report.notes.append("snapshots/\(name) is not a snapshot name; ignored")
@@ -124,54 +125,69 @@ package struct Checker {
                 report.problems.append("snapshot \(id.short) has no valid tree id")
                 continue
             }
-            var affected = [String]()
-            walk(root, path: "", index: index, badBlobs: badBlobs, goodTrees: &goodTrees, report: &report, affected: &affected)
+            let affected = walker.affectedPaths(root).map { $0.hasPrefix("/") ? $0 : "/" + $0 }
             if !affected.isEmpty {
                 report.affected[id.hex] = affected
                 report.problems.append("snapshot \(id.short) is affected: \(affected.count) path(s) cannot be restored intact: "
                     + affected.prefix(10).joined(separator: ", ") + (affected.count > 10 ? ", …" : ""))
             }
         }
-        report.trees = goodTrees.count
+        report.trees = walker.treesRead
         return report
     }
+}
 
-    private func walk(_ treeID: BlobID, path: String, index: MasterIndex, badBlobs: Set<BlobID>,
-                      goodTrees: inout Set<BlobID>, report: inout CheckReport, affected: inout [String]) {
-        if goodTrees.contains(treeID) && badBlobs.isEmpty { return }
-        guard index.contains(treeID), !badBlobs.contains(treeID) else {
-            affected.append((path.isEmpty ? "/" : path) + " (directory listing)")
-            return
+/// Walks trees once each and remembers, per tree, the paths below it (relative to it) whose
+/// listing or data is missing or damaged.
+private struct TreeWalker {
+    let repository: Repository
+    let index: MasterIndex
+    let badBlobs: Set<BlobID>
+    private var memo: [BlobID: [String]] = [:]
+    private(set) var treesRead = 0
+
+    init(repository: Repository, index: MasterIndex, badBlobs: Set<BlobID>) {
+        self.repository = repository
+        self.index = index
+        self.badBlobs = badBlobs
+    }
+
+    mutating func affectedPaths(_ treeID: BlobID) -> [String] {
+        if let known = memo[treeID] { return known }
+        var affected = [String]()
+        defer { memo[treeID] = affected }
+        guard let (pack, entry) = index.lookup(treeID), !badBlobs.contains(treeID) else {
+            affected.append(" (directory listing missing or damaged)")
+            return affected
         }
         let tree: Tree
         do {
-            let (pack, entry) = index.lookup(treeID)!
             let sealed = try repository.storage.load(Handle(.data, pack.hex), offset: Int(entry.offset), length: Int(entry.length))
             tree = try Tree.decode(Array(try Repository.unpack(sealed: sealed, id: treeID, entry: entry, pack: pack, keys: repository.keys)))
         } catch {
-            affected.append((path.isEmpty ? "/" : path) + " (directory listing: \(error))")
-            return
+            affected.append(" (directory listing: \(error))")
+            return affected
         }
-        goodTrees.insert(treeID)
+        treesRead += 1
         for node in tree.nodes {
-            let childPath = path + "/" + node.displayName
+            let path = "/" + node.displayName
             switch node.kind {
             case .directory:
                 if let sub = node.subtree {
-                    walk(sub, path: childPath, index: index, badBlobs: badBlobs, goodTrees: &goodTrees, report: &report, affected: &affected)
+                    affected += affectedPaths(sub).map { path + $0 }
                 } else {
-                    affected.append(childPath + " (directory without a tree)")
+                    affected.append(path + " (directory without a tree)")
                 }
             case .file:
-                for piece in node.content {
-                    if case .blob(let id, _) = piece, !index.contains(id) || badBlobs.contains(id) {
-                        affected.append(childPath)
-                        break
-                    }
+                let broken = node.content.contains { piece in
+                    if case .blob(let id, _) = piece { return !index.contains(id) || badBlobs.contains(id) }
+                    return false
                 }
+                if broken { affected.append(path) }
             default:
                 break
             }
         }
+        return affected
     }
 }

@@ -195,9 +195,8 @@ package final class Restorer: Sendable {
             do {
                 try restoreNode(node, in: fd, components: childComponents, includes: includes, options: options,
                                 state: state, queue: queue)
-            } catch let error as LockstepError {
-                throw error
             } catch {
+                // One entry (or a damaged directory listing) fails; the rest still restores.
                 reporter.error(path: path, "\(error)")
                 state.summary.errors += 1
             }

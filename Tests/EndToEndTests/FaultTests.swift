@@ -62,9 +62,9 @@ struct FaultTests {
         try pseudoRandom(2 << 20, seed: 11).write(to: URL(fileURLWithPath: "\(src)/victim.bin"))
         let backup = try tool.run(["backup", "--json", src])
         #expect(backup.status == 0)
-        // A second, separate snapshot whose only file lives in its own pack stays intact.
-        try FileManager.default.createDirectory(atPath: "\(scratch.path)/other", withIntermediateDirectories: true)
-        try write("\(scratch.path)/other/fine.txt", "fine")
+        // A second snapshot of the same tree shares its trees and blobs: it must be named too.
+        let again = try tool.run(["backup", "--json", src])
+        let secondID = try #require(try again.json()["snapshot_id"] as? String)
         #expect(try tool.run(["check"]).status == 0)
 
         // The data pack is the biggest file under data/: flip a byte in the middle of it.
@@ -82,6 +82,7 @@ struct FaultTests {
         #expect(check.stderr.contains("victim.bin"))
         let snapshotID = try #require(try backup.json()["snapshot_id"] as? String)
         #expect(check.stderr.contains(String(snapshotID.prefix(8))))
+        #expect(check.stderr.contains(String(secondID.prefix(8))))
 
         let out = "\(scratch.path)/out"
         let restore = try tool.run(["restore", "latest", "--target", out])
