@@ -53,8 +53,9 @@ package final class Restorer: Sendable {
         self.progress = progress
     }
 
-    private struct FileJob: @unchecked Sendable {
-        var dirFD: Int32
+    private struct FileJob: Sendable {
+        /// The file's directory, kept open until its last file is written.
+        var dir: DirectoryHandle
         var fileFD: Int32
         var name: [UInt8]
         var path: String
@@ -86,8 +87,8 @@ package final class Restorer: Sendable {
 
         let walker = Thread { [self] in
             do {
-                try self.restoreTree(root, fd: rootFD, components: [], includes: includes, options: options,
-                                     state: state, queue: queue)
+                try self.restoreTree(root, dir: DirectoryHandle(dup(rootFD)), components: [], includes: includes,
+                                     options: options, state: state, queue: queue)
             } catch {
                 fatal.withLock { if $0 == nil { $0 = error } }
             }
@@ -99,7 +100,6 @@ package final class Restorer: Sendable {
             while let job = queue.next() {
                 let ok = self.writeFile(job, options: options)
                 close(job.fileFD)
-                close(job.dirFD)
                 fileSummary.withLock {
                     if ok { $0.files += 1; $0.bytes += Int64(job.node.size) } else { $0.errors += 1 }
                 }
@@ -177,7 +177,7 @@ package final class Restorer: Sendable {
         return (false, leads)
     }
 
-    private func restoreTree(_ id: BlobID, fd: Int32, components: [[UInt8]], includes: [[[UInt8]]],
+    private func restoreTree(_ id: BlobID, dir: DirectoryHandle, components: [[UInt8]], includes: [[[UInt8]]],
                              options: RestoreOptions, state: WalkState, queue: JobQueue<FileJob>) throws {
         let tree = try repository.loadTree(id)
         var seen = Set<[UInt8]>()
@@ -193,7 +193,7 @@ package final class Restorer: Sendable {
             let (selected, leads) = Self.selection(childComponents, includes)
             guard selected || (leads && node.kind == .directory) else { continue }
             do {
-                try restoreNode(node, in: fd, components: childComponents, includes: includes, options: options,
+                try restoreNode(node, in: dir, components: childComponents, includes: includes, options: options,
                                 state: state, queue: queue)
             } catch {
                 // One entry (or a damaged directory listing) fails; the rest still restores.
@@ -203,18 +203,18 @@ package final class Restorer: Sendable {
         }
     }
 
-    private func restoreNode(_ node: Node, in dirFD: Int32, components: [[UInt8]], includes: [[[UInt8]]],
+    private func restoreNode(_ node: Node, in dir: DirectoryHandle, components: [[UInt8]], includes: [[[UInt8]]],
                              options: RestoreOptions, state: WalkState, queue: JobQueue<FileJob>) throws {
+        let dirFD = dir.fd
         let name = node.name
         let path = display(components)
         switch node.kind {
         case .directory:
             guard let subtree = node.subtree else { throw HostError(call: "restore", path: path, errno: 0, reason: "directory without a tree") }
-            let fd = try makeDirectory(name, in: dirFD, path: path, options: options)
-            defer { close(fd) }
+            let child = DirectoryHandle(try makeDirectory(name, in: dirFD, path: path, options: options))
             state.directories.append(DirectoryWork(components: components, node: node))
             state.summary.directories += 1
-            try restoreTree(subtree, fd: fd, components: components, includes: includes, options: options,
+            try restoreTree(subtree, dir: child, components: components, includes: includes, options: options,
                             state: state, queue: queue)
         case .file:
             let key = "\(node.device):\(node.inode)"
@@ -231,7 +231,7 @@ package final class Restorer: Sendable {
             let fd = Posix.withCString(name) { openat(dirFD, $0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600) }
             guard fd >= 0 else { throw Posix.error("create", Array(path.utf8)) }
             if node.links > 1 { state.hardLinks[key] = components }
-            queue.push(FileJob(dirFD: dup(dirFD), fileFD: fd, name: name, path: path, node: node))
+            queue.push(FileJob(dir: dir, fileFD: fd, name: name, path: path, node: node))
         case .symlink:
             try removeExisting(name, in: dirFD, path: path, options: options)
             let rc = Posix.withCString(node.linkTarget) { target in Posix.withCString(name) { symlinkat(target, dirFD, $0) } }
@@ -331,7 +331,7 @@ package final class Restorer: Sendable {
         } catch {
             reporter.error(path: job.path, "\(error)")
             // A file that could not be written whole is not left behind looking complete.
-            _ = Posix.withCString(job.name) { unlinkat(job.dirFD, $0, 0) }
+            _ = Posix.withCString(job.name) { unlinkat(job.dir.fd, $0, 0) }
             return false
         }
     }
@@ -380,6 +380,13 @@ package final class Restorer: Sendable {
             if utimensat(dirFD, cname, &ts, AT_SYMLINK_NOFOLLOW) != 0 { throw Posix.error("utimens", Array(path.utf8)) }
         }
     }
+}
+
+/// An open directory, closed when the walker and the last queued file in it are done with it.
+final class DirectoryHandle: Sendable {
+    let fd: Int32
+    init(_ fd: Int32) { self.fd = fd }
+    deinit { close(fd) }
 }
 
 /// Maps user and group names to this host's ids (cached); nil when the name does not exist here.

@@ -1,4 +1,5 @@
 package import Foundation
+import Synchronization
 package import LockstepCore
 #if canImport(Glibc)
 import Glibc
@@ -10,6 +11,8 @@ import Glibc
 /// object is either absent or complete, whatever happens to the process or the machine.
 package struct LocalStorage: Storage {
     package let root: String
+    /// Open pack files kept for ranged loads (restore and check read many blobs per pack).
+    private let packFiles = DescriptorCache(capacity: 64)
 
     package init(path: String) { self.root = path }
 
@@ -100,9 +103,16 @@ package struct LocalStorage: Storage {
     }
 
     package func load(_ handle: Handle, offset: Int, length: Int?) throws -> Data {
-        let fd = Glibc.open(path(handle), O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw fail("open", handle) }
-        defer { Glibc.close(fd) }
+        let descriptor: Descriptor
+        if handle.kind == .data, let cached = packFiles.get(handle.name) {
+            descriptor = cached
+        } else {
+            let opened = Glibc.open(path(handle), O_RDONLY | O_CLOEXEC)
+            guard opened >= 0 else { throw fail("open", handle) }
+            descriptor = Descriptor(opened)
+            if handle.kind == .data { packFiles.put(handle.name, descriptor) }
+        }
+        let fd = descriptor.fd
         let count: Int
         if let length {
             count = length
@@ -172,10 +182,48 @@ package struct LocalStorage: Storage {
     }
 
     package func remove(_ handle: Handle) throws {
+        if handle.kind == .data { packFiles.drop(handle.name) }
         guard unlink(path(handle)) == 0 else { throw fail("remove", handle) }
     }
 
     package func exists() throws -> Bool {
         access("\(root)/config", F_OK) == 0
+    }
+}
+
+/// An open file descriptor, closed when the last user lets go of it.
+final class Descriptor: Sendable {
+    let fd: Int32
+    init(_ fd: Int32) { self.fd = fd }
+    deinit { Glibc.close(fd) }
+}
+
+/// A small bounded cache of open descriptors; the oldest is let go when it is full.
+final class DescriptorCache: Sendable {
+    private struct State {
+        var entries: [String: Descriptor] = [:]
+        var order: [String] = []
+    }
+    private let capacity: Int
+    private let state = Mutex(State())
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    func get(_ name: String) -> Descriptor? { state.withLock { $0.entries[name] } }
+
+    func put(_ name: String, _ descriptor: Descriptor) {
+        state.withLock { s in
+            guard s.entries[name] == nil else { return }
+            s.entries[name] = descriptor
+            s.order.append(name)
+            if s.order.count > capacity { s.entries.removeValue(forKey: s.order.removeFirst()) }
+        }
+    }
+
+    func drop(_ name: String) {
+        state.withLock { s in
+            s.entries.removeValue(forKey: name)
+            s.order.removeAll { $0 == name }
+        }
     }
 }
