@@ -79,6 +79,9 @@ struct RestoreCommand: ParsableCommand {
                 line.stop()
                 throw error
             }
+            if !include.isEmpty && summary.files + summary.directories + summary.otherEntries + summary.hardLinks == 0 {
+                throw LockstepError(.failure, "nothing in snapshot \(found.id.short) matches --include \(include.joined(separator: ", ")) (see `lockstep ls \(found.id.short)`)")
+            }
             var problems = [String]()
             if verify {
                 problems = try RestoreVerifier(repository: repository).run(tree: root, options: options)

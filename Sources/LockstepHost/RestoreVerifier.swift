@@ -13,23 +13,19 @@ package struct RestoreVerifier {
     /// Problems found, one line each; empty when the restore matches.
     package func run(tree root: BlobID, options: RestoreOptions) throws -> [String] {
         var problems = [String]()
-        let includes = options.include.map { $0.split(separator: "/").map { Array($0.utf8) } }
+        let includes = IncludeFilter(options.include)
         try compare(root, target: Array(options.target.utf8), components: [], includes: includes, options: options,
                     problems: &problems)
         return problems
     }
 
-    private func compare(_ treeID: BlobID, target: [UInt8], components: [[UInt8]], includes: [[[UInt8]]],
+    private func compare(_ treeID: BlobID, target: [UInt8], components: [[UInt8]], includes: IncludeFilter,
                          options: RestoreOptions, problems: inout [String]) throws {
         let tree = try repository.loadTree(treeID)
         var seenLinks = Set<String>()
         for node in tree.nodes {
             let childComponents = components + [node.name]
-            if !includes.isEmpty {
-                let inside = includes.contains { childComponents.count >= $0.count && Array(childComponents.prefix($0.count)) == $0 }
-                let leads = includes.contains { childComponents.count < $0.count && Array($0.prefix(childComponents.count)) == childComponents }
-                guard inside || (leads && node.kind == .directory) else { continue }
-            }
+            guard includes.visits(childComponents, kind: node.kind) else { continue }
             let path = childComponents.reduce(target) { $0.appendingPathComponent($1) }
             let shown = "/" + childComponents.map(\.pathString).joined(separator: "/")
             guard let status = try? fs.status(path) else {
@@ -38,8 +34,7 @@ package struct RestoreVerifier {
             }
             if status.type.nodeKind != node.kind { problems.append("\(shown): is \(status.type), expected \(node.kind)"); continue }
             if status.mode != node.mode { problems.append("\(shown): mode \(String(status.mode, radix: 8)), expected \(String(node.mode, radix: 8))") }
-            let uid = options.numericOwner ? node.uid : (owners.uid(name: node.user) ?? node.uid)
-            let gid = options.numericOwner ? node.gid : (owners.gid(name: node.group) ?? node.gid)
+            let (uid, gid) = owners.owner(of: node, numeric: options.numericOwner)
             if status.uid != uid || status.gid != gid { problems.append("\(shown): owner \(status.uid):\(status.gid), expected \(uid):\(gid)") }
             if node.kind != .directory, status.mtime != node.mtime { problems.append("\(shown): modification time differs") }
             if node.kind == .symlink, (try? fs.readLink(path)) != node.linkTarget { problems.append("\(shown): symlink target differs") }

@@ -79,7 +79,7 @@ package final class Restorer: Sendable {
         let started = Date()
         let rootFD = try openTarget(options)
         defer { close(rootFD) }
-        let includes = options.include.map { Self.components(of: $0) }
+        let includes = IncludeFilter(options.include)
         let queue = JobQueue<FileJob>(capacity: 256)
         let state = WalkState(rootFD: rootFD)
         let fatal = Mutex<(any Error)?>(nil)
@@ -154,10 +154,6 @@ package final class Restorer: Sendable {
 
     // MARK: - Walking the snapshot
 
-    private static func components(of path: String) -> [[UInt8]] {
-        path.split(separator: "/").filter { $0 != "." && !$0.isEmpty }.map { Array($0.utf8) }
-    }
-
     private func display(_ components: [[UInt8]]) -> String {
         "/" + components.map(\.pathString).joined(separator: "/")
     }
@@ -166,18 +162,7 @@ package final class Restorer: Sendable {
         !name.isEmpty && name != [46] && name != [46, 46] && !name.contains(47) && !name.contains(0)
     }
 
-    /// Whether `components` is selected by the includes (inside one), or leads to one.
-    private static func selection(_ components: [[UInt8]], _ includes: [[[UInt8]]]) -> (selected: Bool, leads: Bool) {
-        if includes.isEmpty { return (true, false) }
-        var leads = false
-        for inc in includes {
-            if components.count >= inc.count, Array(components.prefix(inc.count)) == inc { return (true, false) }
-            if components.count < inc.count, Array(inc.prefix(components.count)) == components { leads = true }
-        }
-        return (false, leads)
-    }
-
-    private func restoreTree(_ id: BlobID, dir: DirectoryHandle, components: [[UInt8]], includes: [[[UInt8]]],
+    private func restoreTree(_ id: BlobID, dir: DirectoryHandle, components: [[UInt8]], includes: IncludeFilter,
                              options: RestoreOptions, state: WalkState, queue: JobQueue<FileJob>) throws {
         let tree = try repository.loadTree(id)
         var seen = Set<[UInt8]>()
@@ -190,8 +175,7 @@ package final class Restorer: Sendable {
                 continue
             }
             let childComponents = components + [node.name]
-            let (selected, leads) = Self.selection(childComponents, includes)
-            guard selected || (leads && node.kind == .directory) else { continue }
+            guard includes.visits(childComponents, kind: node.kind) else { continue }
             do {
                 try restoreNode(node, in: dir, components: childComponents, includes: includes, options: options,
                                 state: state, queue: queue)
@@ -203,7 +187,7 @@ package final class Restorer: Sendable {
         }
     }
 
-    private func restoreNode(_ node: Node, in dir: DirectoryHandle, components: [[UInt8]], includes: [[[UInt8]]],
+    private func restoreNode(_ node: Node, in dir: DirectoryHandle, components: [[UInt8]], includes: IncludeFilter,
                              options: RestoreOptions, state: WalkState, queue: JobQueue<FileJob>) throws {
         let dirFD = dir.fd
         let name = node.name
@@ -339,8 +323,7 @@ package final class Restorer: Sendable {
     // MARK: - Metadata
 
     private func owner(_ node: Node, _ options: RestoreOptions) -> (uid: uid_t, gid: gid_t) {
-        if options.numericOwner { return (node.uid, node.gid) }
-        return (owners.uid(name: node.user) ?? node.uid, owners.gid(name: node.group) ?? node.gid)
+        owners.owner(of: node, numeric: options.numericOwner)
     }
 
     private func times(_ node: Node) -> [timespec] {
@@ -391,6 +374,13 @@ final class DirectoryHandle: Sendable {
 
 /// Maps user and group names to this host's ids (cached); nil when the name does not exist here.
 final class OwnerMap: Sendable {
+    /// The owner a restore gives `node` on this host: by name when the name exists here, else
+    /// (or with `numeric`) by number.
+    func owner(of node: Node, numeric: Bool) -> (uid: uid_t, gid: gid_t) {
+        if numeric { return (node.uid, node.gid) }
+        return (uid(name: node.user) ?? node.uid, gid(name: node.group) ?? node.gid)
+    }
+
     private let users = Mutex<[String: uid_t?]>([:])
     private let groups = Mutex<[String: gid_t?]>([:])
 
