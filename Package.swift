@@ -14,7 +14,7 @@ var targets: [Target] = [
     .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
     .executableTarget(name: "lockstep", dependencies: ["LockstepCLI"]),
     .target(name: "LockstepCLI", dependencies: [
-        "LockstepCore", "LockstepStorage", "LockstepHost",
+        "LockstepCore", "LockstepStorage", "LockstepHost", "LockstepApps",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
     ]),
     .target(name: "LockstepCore", dependencies: [

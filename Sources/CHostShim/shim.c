@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <malloc.h>
+#include <sys/vfs.h>
 #include "host_shim.h"
 
 const int lockstep_O_NOATIME = O_NOATIME;
@@ -23,4 +24,10 @@ int lockstep_mknodat(int dirfd, const char *name, unsigned int mode, unsigned lo
 void lockstep_tune_malloc(void) {
     mallopt(M_MMAP_THRESHOLD, 1 << 20);
     mallopt(M_ARENA_MAX, 4);
+}
+
+long long lockstep_fs_type(const char *path) {
+    struct statfs fs;
+    if (statfs(path, &fs) != 0) return -1;
+    return (long long)(unsigned long)fs.f_type;
 }

@@ -16,6 +16,8 @@ ssize_t lockstep_flistxattr(int fd, char *list, size_t size);
 ssize_t lockstep_fgetxattr(int fd, const char *name, void *value, size_t size);
 int lockstep_fremovexattr(int fd, const char *name);
 int lockstep_mknodat(int dirfd, const char *name, unsigned int mode, unsigned long long dev);
+/* The file system type (statfs f_type) of path; -1 when it cannot be told. */
+long long lockstep_fs_type(const char *path);
 /* Serve large buffers (chunks, packs) from mmap so freed ones go back to the system at once,
    instead of glibc's dynamic threshold growing and keeping them in per-thread heaps. */
 void lockstep_tune_malloc(void);
