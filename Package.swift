@@ -12,6 +12,8 @@ let strictSettings: [SwiftSetting] = [
 var targets: [Target] = [
     // Debian's libzstd through a system-library target (apt: libzstd-dev).
     .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+    // Debian's libsqlite3 (apt: libsqlite3-dev): integrity checks of application databases.
+    .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
     .executableTarget(name: "lockstep", dependencies: ["LockstepCLI"]),
     .target(name: "LockstepCLI", dependencies: [
         "LockstepCore", "LockstepStorage", "LockstepHost", "LockstepApps",
@@ -25,7 +27,7 @@ var targets: [Target] = [
     .target(name: "LockstepStorage", dependencies: ["LockstepCore"]),
     // Linux calls Swift's Glibc module leaves out (xattrs, SEEK_DATA, O_NOATIME).
     .target(name: "CHostShim"),
-    .target(name: "LockstepHost", dependencies: ["LockstepCore", "CHostShim"]),
+    .target(name: "LockstepHost", dependencies: ["LockstepCore", "CHostShim", "CSQLite"]),
     // Application profiles (Posit Connect, Package Manager): written against the core's ports.
     .target(name: "LockstepApps", dependencies: ["LockstepCore"]),
     .target(name: "LockstepTestSupport", dependencies: ["LockstepCore", "LockstepStorage", "LockstepHost"]),

@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   libzstd-dev      # zstd for blob compression (system-library target CZstd)
+  libsqlite3-dev   # SQLite integrity checks of application databases (target CSQLite)
   pkg-config       # finds libzstd
   acl              # getfacl/setfacl: the tests set real POSIX ACLs
   attr             # getfattr/setfattr: the tests set real xattrs

@@ -12,7 +12,7 @@ package struct ServicePlan: Sendable, Equatable, Codable {
     }
 
     package static func commands(stop: String, start: String, status: String) -> ServicePlan {
-        ServicePlan(stop: stop, start: start, status: status, summary: "service commands")
+        ServicePlan(stop: stop, start: start, status: status, summary: "the service")
     }
 
     package init(stop: String, start: String, status: String, summary: String) {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LockstepApps
 import LockstepCore
 import LockstepHost
 
@@ -23,25 +24,48 @@ struct BackupCommand: ParsableCommand {
     @Option(name: .long, help: "Reading threads (default: the number of cores).")
     var workers: Int?
 
+    @OptionGroup(title: "Application backups (no PATH given)")
+    var application: ApplicationOptions
+
+    @Flag(name: .long, help: "Do not stop the service: it must already be stopped (see --live).")
+    var noStop = false
+
+    @Flag(name: .long, help: "With --no-stop: back up while the service runs; the snapshot is marked inconsistent.")
+    var live = false
+
+    @Flag(name: .long, help: "Leave the service stopped after the backup (for a migration).")
+    var leaveStopped = false
+
+    @Option(name: .long, help: "Seconds to wait for the service to stop, and to start.")
+    var serviceTimeout: Double = 120
+
     struct Output: Encodable {
         var snapshotID: String
         var summary: BackupSummary
         var partial: Bool
+        var consistent: Bool?
+        var downtimeSeconds: Double?
+        var application: String?
 
         func encode(to encoder: any Encoder) throws {
             try summary.encode(to: encoder)
             var c = encoder.container(keyedBy: Keys.self)
             try c.encode(snapshotID, forKey: .snapshotID)
             try c.encode(partial, forKey: .partial)
+            try c.encodeIfPresent(consistent, forKey: .consistent)
+            try c.encodeIfPresent(downtimeSeconds, forKey: .downtimeSeconds)
+            try c.encodeIfPresent(application, forKey: .application)
         }
 
-        enum Keys: String, CodingKey { case snapshotID = "snapshot_id", partial }
+        enum Keys: String, CodingKey {
+            case snapshotID = "snapshot_id", partial, consistent, downtimeSeconds = "downtime_seconds", application
+        }
     }
 
     func run() throws {
         try execute {
-            guard !paths.isEmpty else {
-                throw LockstepError(.usage, "no paths given: `lockstep backup PATH...` (application backups come with --app in a later release)")
+            if live && !noStop {
+                throw LockstepError(.usage, "--live goes with --no-stop (lockstep never captures a running service it stopped itself)")
             }
             let repository = try global.openRepository()
             let lock = try RepositoryLock.acquire(repository, exclusive: false, host: hostName(), now: Date())
@@ -53,6 +77,10 @@ struct BackupCommand: ParsableCommand {
             if let workers { request.workers = workers }
             if let parent {
                 request.parent = try repository.findSnapshot(parent)
+            } else if !force && paths.isEmpty {
+                request.parent = try repository.listSnapshots().last {
+                    $0.snapshot.host == host && $0.snapshot.metadata["application"] == application.app
+                }
             } else if !force {
                 let normalized = try Archiver.normalize(paths).map(\.pathString)
                 request.parent = try repository.listSnapshots().last { $0.snapshot.host == host && $0.snapshot.paths == normalized }
@@ -61,8 +89,14 @@ struct BackupCommand: ParsableCommand {
             let line = ProgressLine(progress: archiver.progress, label: "backup")
             line.start(enabled: global.showProgress)
             let result: (id: BlobID, snapshot: Snapshot, summary: BackupSummary)
+            var appResult: ApplicationBackup.Result?
             do {
-                result = try archiver.run(request)
+                if paths.isEmpty {
+                    appResult = try applicationBackup(archiver: archiver, request: request)
+                    result = (appResult!.id, appResult!.snapshot, appResult!.summary)
+                } else {
+                    result = try archiver.run(request)
+                }
                 line.stop()
             } catch {
                 line.stop()
@@ -71,8 +105,13 @@ struct BackupCommand: ParsableCommand {
             let s = result.summary
             let partial = s.errors > 0
             if global.json {
-                try Console.json(Output(snapshotID: result.id.hex, summary: s, partial: partial))
+                try Console.json(Output(snapshotID: result.id.hex, summary: s, partial: partial, consistent: appResult?.consistent,
+                                        downtimeSeconds: appResult?.times.downtime, application: appResult.map { _ in application.app }))
             } else if !global.quiet {
+                if let appResult {
+                    let downtime = appResult.times.downtime.map { String(format: "%.2f s", $0) } ?? "not measured (--no-stop)"
+                    Console.out("\(application.app) backup: service downtime \(downtime); snapshot \(appResult.consistent ? "consistent" : "INCONSISTENT (taken while the service ran)")")
+                }
                 Console.out("snapshot \(result.id.short) saved")
                 Console.out("files: \(s.filesNew) new, \(s.filesChanged) changed, \(s.filesUnmodified) unmodified; \(s.directories) directories, \(s.otherEntries) other entries")
                 Console.out("read \(Console.bytes(s.bytesRead)), added \(Console.bytes(s.bytesAdded)) (\(Console.bytes(s.bytesStored)) stored) in \(String(format: "%.2f", s.durationSeconds)) s")
@@ -85,5 +124,39 @@ struct BackupCommand: ParsableCommand {
             }
             return ExitCodes.success
         }
+    }
+}
+
+extension BackupCommand {
+    /// The application procedure: plan from the configuration, then the stop window (or the
+    /// administrator's own stop), then the snapshot with its facts.
+    fileprivate func applicationBackup(archiver: Archiver, request: BackupRequest) throws -> ApplicationBackup.Result {
+        let environment = ProcessInfo.processInfo.environment
+        let configuration = try application.configuration(environment: environment)
+        let captureSet = try CaptureSet(configuration: configuration)
+        let plan = try application.servicePlan()
+        let control = ShellServiceControl(stop: plan.stop, start: plan.start, status: plan.status, summary: plan.summary)
+        let trap = SignalTrap()
+        trap.install()
+        var request = request
+        request.interruption = { trap.pending }
+        let mode: ApplicationBackup.Mode
+        if noStop {
+            mode = .alreadyStopped(control, live: live)
+        } else {
+            var window = StopWindow(control: control)
+            window.stopTimeout = serviceTimeout
+            window.startTimeout = serviceTimeout
+            window.leaveStopped = leaveStopped
+            window.pollInterval = 0.2
+            window.pendingSignal = { trap.pending }
+            mode = .stopWindow(window)
+        }
+        let backup = ApplicationBackup(
+            application: application.app, configuration: configuration, captureSet: captureSet, mode: mode,
+            probe: LocalHostProbe(), sqliteIntegrity: { SQLiteCheck.integrity(of: $0) },
+            readFile: { FileManager.default.contents(atPath: $0) },
+            listDirectory: { (try? FileManager.default.contentsOfDirectory(atPath: $0)) ?? [] })
+        return try backup.run(archiver: archiver, request: request)
     }
 }

@@ -34,11 +34,16 @@ struct SnapshotsCommand: ParsableCommand {
             }
             let formatter = DateFormatter()
             formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
-            Console.out("ID        Time                 Host                 Size        Paths")
+            Console.out("ID        Time                 Host                 Size        Downtime  Consistent  Paths")
             for s in all {
                 let host = s.snapshot.host.padding(toLength: 20, withPad: " ", startingAt: 0)
                 let size = Console.bytes(s.snapshot.summary.totalBytes).padding(toLength: 11, withPad: " ", startingAt: 0)
-                Console.out("\(s.id.short)  \(formatter.string(from: s.snapshot.time))  \(host) \(size) \(s.snapshot.paths.joined(separator: " "))")
+                let meta = s.snapshot.metadata
+                let downtime = (meta["downtime_seconds"].flatMap(Double.init).map { String(format: "%.1f s", $0) } ?? "-")
+                    .padding(toLength: 9, withPad: " ", startingAt: 0)
+                let consistent = (meta["consistent"].map { $0 == "true" ? "yes" : "NO" } ?? "-").padding(toLength: 11, withPad: " ", startingAt: 0)
+                let what = meta["application"].map { "[\($0)] " } ?? ""
+                Console.out("\(s.id.short)  \(formatter.string(from: s.snapshot.time))  \(host) \(size) \(downtime) \(consistent) \(what)\(s.snapshot.paths.joined(separator: " "))")
             }
             Console.out("\(all.count) snapshot(s)")
             return ExitCodes.success

@@ -11,6 +11,8 @@ package struct BackupRequest: Sendable {
     package var parent: StoredSnapshot?
     package var workers: Int = max(ProcessInfo.processInfo.activeProcessorCount, 1)
     package var program: String
+    /// Polled while capturing: when it returns a reason (a signal), the capture stops and throws.
+    package var interruption: @Sendable () -> String? = { nil }
 
     package init(paths: [String], host: String, program: String) {
         self.paths = paths
@@ -65,10 +67,42 @@ package final class Archiver: Sendable {
     }
 
     private let counters = Mutex(Counters())
+    /// The running capture's interruption check, for the walker.
+    private let interruption = Mutex<@Sendable () -> String?>({ nil })
 
     // MARK: - Run
 
+    /// What a capture stored: the root tree (durable and indexed) and the counts; no snapshot yet.
+    package struct Captured: Sendable {
+        package var tree: BlobID
+        package var summary: BackupSummary
+        package var started: Date
+        package var paths: [String]
+    }
+
+    /// Captures and commits: `capture`, then `commit`.
     package func run(_ request: BackupRequest) throws -> (id: BlobID, snapshot: Snapshot, summary: BackupSummary) {
+        let captured = try capture(request)
+        return try commit(captured, request: request)
+    }
+
+    /// Writes the snapshot of a capture (the last write of a backup), with `metadata` added to the
+    /// request's.
+    package func commit(_ captured: Captured, request: BackupRequest, metadata: [String: String] = [:]) throws
+        -> (id: BlobID, snapshot: Snapshot, summary: BackupSummary) {
+        CrashPoint.pass("before-snapshot")
+        var summary = captured.summary
+        summary.durationSeconds = clock().timeIntervalSince(captured.started)
+        let snapshot = Snapshot(time: captured.started, host: request.host, paths: captured.paths, tags: request.tags,
+                                tree: captured.tree, parent: request.parent?.id, summary: summary,
+                                program: request.program, metadata: request.metadata.merging(metadata) { $1 })
+        let id = try repository.saveSnapshot(snapshot)
+        return (id, snapshot, summary)
+    }
+
+    /// Reads the paths and stores everything but the snapshot: after it returns, the tree and all
+    /// it refers to are durable and indexed.
+    package func capture(_ request: BackupRequest) throws -> Captured {
         let started = clock()
         let roots = try Self.normalize(request.paths)
         let parentRoot = try request.parent.flatMap { $0.snapshot.treeID }.map { try repository.loadTree($0) }
@@ -79,9 +113,10 @@ package final class Archiver: Sendable {
         let rootDir = PendingDir()
 
         // Walker on its own thread, workers on the rest: reading starts before the walk ends.
+        let interruption = request.interruption
         let walker = Thread { [self] in
             do {
-                try self.buildVirtualRoot(roots, into: rootDir, parent: parentRoot, queue: queue)
+                try self.buildVirtualRoot(roots, into: rootDir, parent: parentRoot, queue: queue, interruption: interruption)
             } catch {
                 fatal.withLock { if $0 == nil { $0 = error } }
             }
@@ -97,8 +132,12 @@ package final class Archiver: Sendable {
             defer { buffer.deallocate() }
             while let job = queue.next() {
                 if fatal.withLock({ $0 != nil }) { continue }
+                if let reason = interruption() {
+                    fatal.withLock { if $0 == nil { $0 = Self.interrupted(reason) } }
+                    continue
+                }
                 do {
-                    let outcome = try self.capture(job, buffer: buffer)
+                    let outcome = try self.readFile(job, buffer: buffer)
                     outcomes.withLock { $0.append((job, outcome)) }
                 } catch {
                     fatal.withLock { if $0 == nil { $0 = error } }
@@ -124,15 +163,15 @@ package final class Archiver: Sendable {
                 dropped[ObjectIdentifier(job.dir), default: []].insert(job.index)
             }
         }
+        if let reason = request.interruption() { throw Self.interrupted(reason) }
         let rootTree = try saveTrees(rootDir, dropped: dropped, summary: &summary)
         try repository.flush()
-        CrashPoint.pass("before-snapshot")
         summary.durationSeconds = clock().timeIntervalSince(started)
-        let snapshot = Snapshot(time: started, host: request.host, paths: roots.map(\.pathString), tags: request.tags,
-                                tree: rootTree, parent: request.parent?.id, summary: summary,
-                                program: request.program, metadata: request.metadata)
-        let id = try repository.saveSnapshot(snapshot)
-        return (id, snapshot, summary)
+        return Captured(tree: rootTree, summary: summary, started: started, paths: roots.map(\.pathString))
+    }
+
+    private static func interrupted(_ reason: String) -> LockstepError {
+        LockstepError(.failure, "interrupted by \(reason); nothing was committed")
     }
 
     // MARK: - Paths
@@ -163,7 +202,9 @@ package final class Archiver: Sendable {
 
     /// Builds the root: each backup path appears under its full path, the directories leading to
     /// it captured with their real metadata.
-    private func buildVirtualRoot(_ roots: [[UInt8]], into root: PendingDir, parent: Tree?, queue: JobQueue<FileJob>) throws {
+    private func buildVirtualRoot(_ roots: [[UInt8]], into root: PendingDir, parent: Tree?, queue: JobQueue<FileJob>,
+                                  interruption: @escaping @Sendable () -> String?) throws {
+        self.interruption.withLock { $0 = interruption }
         if roots == [[UInt8(ascii: "/")]] {
             try walkDirectory([UInt8(ascii: "/")], into: root, parent: parent, queue: queue)
             return
@@ -217,7 +258,9 @@ package final class Archiver: Sendable {
             counters.withLock { $0.summary.errors += 1 }
             return
         }
+        let interrupted = interruption.withLock { $0 }
         for name in names {
+            if let reason = interrupted() { throw Self.interrupted(reason) }
             let childPath = path.appendingPathComponent(name)
             let status: FileStatus
             do { status = try fs.status(childPath) } catch {
@@ -310,7 +353,7 @@ package final class Archiver: Sendable {
 
     // MARK: - Reading a file
 
-    private struct Captured {
+    private struct FileRead {
         var content: [ContentPiece] = []
         var bytesRead: Int64 = 0
         var bytesAdded: Int64 = 0
@@ -318,7 +361,7 @@ package final class Archiver: Sendable {
         var blobs = 0
     }
 
-    private func capture(_ job: FileJob, buffer: UnsafeMutableRawBufferPointer) throws -> FileOutcome {
+    private func readFile(_ job: FileJob, buffer: UnsafeMutableRawBufferPointer) throws -> FileOutcome {
         let path = job.path.pathString
         let file: any SourceFile
         do { file = try fs.open(job.path) } catch {
@@ -331,7 +374,7 @@ package final class Archiver: Sendable {
         while true {
             attempt += 1
             let before: FileStatus
-            let captured: Captured
+            let captured: FileRead
             let after: FileStatus
             do {
                 before = try file.status()
@@ -362,8 +405,8 @@ package final class Archiver: Sendable {
     }
 
     /// Chunks and stores the data regions of a file; holes become hole pieces.
-    private func read(_ file: any SourceFile, size: Int64, allocated: Int64, buffer: UnsafeMutableRawBufferPointer) throws -> Captured {
-        var out = Captured()
+    private func read(_ file: any SourceFile, size: Int64, allocated: Int64, buffer: UnsafeMutableRawBufferPointer) throws -> FileRead {
+        var out = FileRead()
         guard size > 0 else { return out }
         let regions = allocated < size ? try file.dataRegions(size: size) : [0..<size]
         var position: Int64 = 0

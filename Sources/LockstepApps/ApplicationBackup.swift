@@ -1,0 +1,123 @@
+package import Foundation
+package import LockstepCore
+
+/// An application backup: the capture set of the configuration, taken inside the stop window
+/// (or, with `--no-stop`, with the service already stopped by the administrator), with the facts
+/// a restore needs recorded in the snapshot: application, consistency, database provider, the
+/// configuration's digest, the key file's fingerprint, SQLite integrity, stop and start times and
+/// the downtime. The snapshot is committed after the service runs again; if the service cannot
+/// be started, a complete capture is still committed and the exit-20 error follows.
+package struct ApplicationBackup {
+    package enum Mode: Sendable {
+        /// Stop the service, capture, start it: the documented procedure.
+        case stopWindow(StopWindow)
+        /// The administrator stopped the service; refuse if it runs, unless `live`.
+        case alreadyStopped(any ServiceControl, live: Bool)
+    }
+
+    package var application: String
+    package var configuration: ConnectConfiguration
+    package var captureSet: CaptureSet
+    package var mode: Mode
+    package var probe: any HostProbe
+    /// `PRAGMA integrity_check` of a SQLite file: "ok" or the problems.
+    package var sqliteIntegrity: @Sendable (String) -> String
+    package var readFile: @Sendable (String) -> Data?
+    package var listDirectory: @Sendable (String) -> [String]
+    package var clock: @Sendable () -> Date = { Date() }
+
+    package init(application: String, configuration: ConnectConfiguration, captureSet: CaptureSet, mode: Mode,
+                 probe: any HostProbe, sqliteIntegrity: @escaping @Sendable (String) -> String,
+                 readFile: @escaping @Sendable (String) -> Data?, listDirectory: @escaping @Sendable (String) -> [String]) {
+        self.application = application
+        self.configuration = configuration
+        self.captureSet = captureSet
+        self.mode = mode
+        self.probe = probe
+        self.sqliteIntegrity = sqliteIntegrity
+        self.readFile = readFile
+        self.listDirectory = listDirectory
+    }
+
+    package struct Result: Sendable {
+        package var id: BlobID
+        package var snapshot: Snapshot
+        package var summary: BackupSummary
+        package var times: WindowTimes
+        package var consistent: Bool
+    }
+
+    /// Runs the backup. `request.paths` is ignored: the capture set decides.
+    package func run(archiver: Archiver, request: BackupRequest) throws -> Result {
+        guard configuration.provider == .sqlite else {
+            throw LockstepError(.failure, "PostgreSQL application backups are not supported by this lockstep yet (\(configuration.providerSetting.origin)); nothing was stopped")
+        }
+        var request = request
+        request.paths = captureSet.entries.filter { !$0.isOptional || probe.mode(of: $0.path) != nil }.map(\.path)
+        for missing in captureSet.entries where !missing.isOptional && probe.mode(of: missing.path) == nil {
+            throw LockstepError(.failure, "\(missing.path) does not exist (\(missing.reasons.first?.description ?? "named by the configuration")); fix the configuration or the path (see `lockstep plan`); nothing was stopped")
+        }
+        var metadata = [
+            "application": application,
+            "provider": configuration.provider.rawValue,
+            "config_path": configuration.configPath,
+        ]
+        if let config = readFile(configuration.configPath) { metadata["config_sha256"] = storageID(of: config).hex }
+        if let key = readFile(configuration.encryptionKeyFile.value) { metadata["key_sha256"] = storageID(of: key).hex }
+
+        let integrity = { () -> String in
+            let dir = configuration.sqliteDir.value
+            let databases = listDirectory(dir).filter { $0.hasSuffix(".db") }.sorted()
+            return databases.map { "\($0): \(sqliteIntegrity(dir + "/" + $0))" }.joined(separator: "; ")
+        }
+
+        switch mode {
+        case .alreadyStopped(let control, let live):
+            let state = (try? control.state()) ?? .unknown("status command failed")
+            let running = state != .stopped
+            if running && !live {
+                throw LockstepError(.failure, "\(control.summary) is still running (\(state)); stop it first, or drop --no-stop to let lockstep stop and start it (--live takes an inconsistent snapshot)")
+            }
+            var times = WindowTimes()
+            let captured = try archiver.capture(request)
+            metadata["sqlite_integrity"] = integrity()
+            metadata["consistent"] = running ? "false" : "true"
+            if running { metadata["inconsistent_reason"] = "taken with --live while the service ran" }
+            times.stopped = captured.started
+            let (id, snapshot, summary) = try archiver.commit(captured, request: request, metadata: metadata)
+            return Result(id: id, snapshot: snapshot, summary: summary, times: times, consistent: !running)
+
+        case .stopWindow(let window):
+            var captured: Archiver.Captured?
+            var windowMetadata = metadata
+            do {
+                let result = try window.run {
+                    captured = try archiver.capture(request)
+                    windowMetadata["sqlite_integrity"] = integrity()
+                }
+                windowMetadata.merge(Self.timing(result.times)) { $1 }
+                windowMetadata["consistent"] = "true"
+                let (id, snapshot, summary) = try archiver.commit(captured!, request: request, metadata: windowMetadata)
+                return Result(id: id, snapshot: snapshot, summary: summary, times: result.times, consistent: true)
+            } catch let error as LockstepError where error.code == .serviceNotStarted {
+                // The capture is complete and consistent: keep it, then page the operator.
+                if let captured {
+                    windowMetadata["consistent"] = "true"
+                    windowMetadata["service_restarted"] = "false"
+                    _ = try? archiver.commit(captured, request: request, metadata: windowMetadata)
+                }
+                throw error
+            }
+        }
+    }
+
+    private static func timing(_ times: WindowTimes) -> [String: String] {
+        var out = [String: String]()
+        if let t = times.stopRequested { out["stop_requested"] = Snapshot.formatTime(t) }
+        if let t = times.stopped { out["stopped"] = Snapshot.formatTime(t) }
+        if let t = times.startRequested { out["start_requested"] = Snapshot.formatTime(t) }
+        if let t = times.running { out["running"] = Snapshot.formatTime(t) }
+        if let d = times.downtime { out["downtime_seconds"] = String(format: "%.3f", d) }
+        return out
+    }
+}

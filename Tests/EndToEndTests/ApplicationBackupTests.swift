@@ -1,0 +1,148 @@
+import Foundation
+import Testing
+
+/// A Connect-shaped installation whose "service" is a state file driven by shell commands that
+/// also log every call, so tests see exactly what lockstep did to the service.
+struct FakeInstallation {
+    let root: String
+    var data: String { "\(root)/data" }
+    var config: String { "\(root)/rstudio-connect.gcfg" }
+    var log: String { "\(root)/service.log" }
+    var running: String { "\(root)/running" }
+
+    init(in scratch: Scratch) throws {
+        root = scratch.path
+        try FileManager.default.createDirectory(atPath: "\(data)/db", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: "\(data)/apps/1", withIntermediateDirectories: true)
+        try write("\(data)/db/secret.key", "0123456789abcdef")
+        chmod("\(data)/db/secret.key", 0o600)
+        try write("\(data)/apps/1/bundle.tar.gz", "bundle")
+        try sh("sqlite3 '\(data)/db/connect.db' 'create table bundles(id integer primary key, path text); insert into bundles(path) values (\"apps/1\");'")
+        try write(config, "[Server]\nDataDir = \(data)\n")
+        try write(running, "")
+        try write(log, "")
+    }
+
+    /// The service options; `stop`/`start` replace the default behaviour of the commands.
+    func options(stop: String? = nil, start: String? = nil) -> [String] {
+        ["--app-config", config,
+         "--stop-command", stop ?? "echo stop >> '\(log)'; rm -f '\(running)'",
+         "--start-command", start ?? "echo start >> '\(log)'; touch '\(running)'",
+         "--status-command", "test -e '\(running)'",
+         "--service-timeout", "3"]
+    }
+
+    var calls: [String] { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init) }
+    var isRunning: Bool { FileManager.default.fileExists(atPath: running) }
+}
+
+@Suite("Application backups: the stop window")
+struct ApplicationBackupTests {
+    private func snapshotCount(_ tool: Lockstep) throws -> Int {
+        let list = try tool.run(["snapshots", "--json"])
+        return try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]]).count
+    }
+
+    @Test("stop, capture while stopped, start; the snapshot records consistency, downtime and the key fingerprint")
+    func stopWindow() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let tool = try scratch.repository()
+        let app = try FakeInstallation(in: scratch)
+        let r = try tool.run(["backup", "--json"] + app.options())
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(app.calls == ["stop", "start"])
+        #expect(app.isRunning)
+        let out = try r.json()
+        #expect(out["consistent"] as? Bool == true)
+        #expect((out["downtime_seconds"] as? Double ?? -1) >= 0)
+
+        let list = try tool.run(["snapshots", "--json"])
+        let snap = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]]).first
+        let meta = try #require(snap?["metadata"] as? [String: String])
+        #expect(meta["application"] == "connect")
+        #expect(meta["consistent"] == "true")
+        #expect(meta["provider"] == "sqlite")
+        #expect(meta["sqlite_integrity"] == "connect.db: ok")
+        #expect(meta["key_sha256"]?.count == 64)
+        #expect(meta["downtime_seconds"] != nil)
+        let text = try tool.run(["snapshots"])
+        #expect(text.stdout.contains("yes"))
+
+        let ls = try tool.run(["ls", "latest"])
+        #expect(ls.stdout.contains("\(app.data)/db/secret.key"))
+        #expect(ls.stdout.contains(app.config))
+    }
+
+    @Test("--no-stop refuses while the service runs; --live takes a snapshot marked inconsistent")
+    func noStop() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let tool = try scratch.repository()
+        let app = try FakeInstallation(in: scratch)
+        let refused = try tool.run(["backup", "--no-stop"] + app.options())
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("still running"))
+        #expect(try snapshotCount(tool) == 0)
+        #expect(app.calls.isEmpty)
+
+        let live = try tool.run(["backup", "--no-stop", "--live", "--json"] + app.options())
+        #expect(live.status == 0)
+        #expect(try live.json()["consistent"] as? Bool == false)
+        #expect(try tool.run(["snapshots"]).stdout.contains("NO"))
+        #expect(app.calls.isEmpty, "--no-stop touched the service")
+    }
+
+    @Test("a service that does not stop in time: nothing captured, started again, exit 1")
+    func stopTimeout() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let tool = try scratch.repository()
+        let app = try FakeInstallation(in: scratch)
+        let r = try tool.run(["backup"] + app.options(stop: "echo stop >> '\(app.log)'"))
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("did not stop in time"))
+        #expect(app.calls == ["stop", "start"])
+        #expect(try snapshotCount(tool) == 0)
+    }
+
+    @Test("a service that cannot be started again: exit 20, loud, the complete snapshot kept")
+    func cannotStart() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let tool = try scratch.repository()
+        let app = try FakeInstallation(in: scratch)
+        let r = try tool.run(["backup"] + app.options(start: "echo start >> '\(app.log)'; exit 1"))
+        #expect(r.status == 20)
+        #expect(r.stderr.contains("THE SERVICE IS DOWN"))
+        #expect(try snapshotCount(tool) == 1)
+    }
+
+    @Test("SIGTERM to lockstep inside the window: the service is started again and nothing is committed")
+    func sigterm() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let tool = try scratch.repository()
+        let app = try FakeInstallation(in: scratch)
+        // The stop command signals lockstep itself (its parent): a SIGTERM inside the window.
+        let r = try tool.run(["backup"] + app.options(stop: "echo stop >> '\(app.log)'; rm -f '\(app.running)'; kill -TERM $PPID"))
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("SIGTERM"))
+        #expect(app.calls == ["stop", "start"])
+        #expect(app.isRunning)
+        #expect(try snapshotCount(tool) == 0)
+    }
+
+    @Test("a data directory that does not exist stops nothing")
+    func missingDataDir() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let tool = try scratch.repository()
+        let app = try FakeInstallation(in: scratch)
+        try FileManager.default.removeItem(atPath: app.data)
+        let r = try tool.run(["backup"] + app.options())
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("does not exist"))
+        #expect(app.calls.isEmpty)
+    }
+}
