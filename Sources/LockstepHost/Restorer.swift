@@ -40,7 +40,7 @@ package struct RestoreSummary: Sendable, Codable {
 /// created relative to an open directory descriptor, names are checked (`..`, `/`, empty and
 /// duplicate names are refused), and nothing in the target is ever followed (O_NOFOLLOW,
 /// AT_SYMLINK_NOFOLLOW). File content is written by `workers` threads; then owner, xattrs,
-/// times and mode last; a directory's metadata after all its children.
+/// times, and mode last; a directory's metadata after all its children.
 package final class Restorer: Sendable {
     private let repository: Repository
     private let reporter: any ProblemReporter
@@ -331,7 +331,7 @@ package final class Restorer: Sendable {
         return [t, t]
     }
 
-    /// Owner, xattrs, times, then mode (chown clears setuid/setgid, so mode comes after it).
+    /// Owner, xattrs, times, then mode last (chown clears setuid/setgid, so mode comes after it).
     private func applyMetadata(fd: Int32, node: Node, path: String, options: RestoreOptions) throws {
         let (uid, gid) = owner(node, options)
         if fchown(fd, uid, gid) != 0 { throw Posix.error("chown", Array(path.utf8)) }
@@ -339,9 +339,9 @@ package final class Restorer: Sendable {
             let rc = x.value.withUnsafeBytes { lockstep_fsetxattr(fd, x.name, $0.baseAddress, x.value.count) }
             if rc != 0 { reporter.warning(path: path, "cannot set xattr \(x.name): \(String(cString: strerror(errno)))") }
         }
-        if fchmod(fd, mode_t(node.mode)) != 0 { throw Posix.error("chmod", Array(path.utf8)) }
         var ts = times(node)
         if futimens(fd, &ts) != 0 { throw Posix.error("utimens", Array(path.utf8)) }
+        if fchmod(fd, mode_t(node.mode)) != 0 { throw Posix.error("chmod", Array(path.utf8)) }
     }
 
     /// The same for an entry that cannot be opened (symlink, FIFO, device), by name in its directory.
@@ -358,9 +358,9 @@ package final class Restorer: Sendable {
                     if rc != 0 { reporter.warning(path: path, "cannot set xattr \(x.name): \(String(cString: strerror(errno)))") }
                 }
             }
-            if !isSymlink, fchmodat(dirFD, cname, mode_t(node.mode), 0) != 0 { throw Posix.error("chmod", Array(path.utf8)) }
             var ts = times(node)
             if utimensat(dirFD, cname, &ts, AT_SYMLINK_NOFOLLOW) != 0 { throw Posix.error("utimens", Array(path.utf8)) }
+            if !isSymlink, fchmodat(dirFD, cname, mode_t(node.mode), 0) != 0 { throw Posix.error("chmod", Array(path.utf8)) }
         }
     }
 }
