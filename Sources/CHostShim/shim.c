@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <malloc.h>
+#include <signal.h>
 #include <sys/vfs.h>
 #include "host_shim.h"
 
@@ -31,3 +32,25 @@ long long lockstep_fs_type(const char *path) {
     if (statfs(path, &fs) != 0) return -1;
     return (long long)(unsigned long)fs.f_type;
 }
+
+static volatile sig_atomic_t lockstep_signal = 0;
+
+static void lockstep_on_signal(int number) {
+    if (lockstep_signal == 0) lockstep_signal = number;
+}
+
+void lockstep_trap_signals(void) {
+    struct sigaction action;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    action.sa_handler = lockstep_on_signal;
+    sigaction(SIGINT, &action, NULL);
+    sigaction(SIGTERM, &action, NULL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+int lockstep_pending_signal(void) { return lockstep_signal; }

@@ -1,32 +1,23 @@
-import Foundation
-import Synchronization
+import CHostShim
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Catches SIGINT and SIGTERM while it is installed, so the stop window can start the service
-/// again before lockstep exits; `pending` names the first signal received.
-package final class SignalTrap: @unchecked Sendable {
-    private let received = Mutex<String?>(nil)
-    // Touched only by `install`, once, on the installing thread.
-    private var sources: [any DispatchSourceSignal] = []
-
+/// Catches SIGINT and SIGTERM while a stop window is open, so the service can be started again
+/// before lockstep exits; `pending` names the first signal received. A handler (not an ignored
+/// disposition) is used so that commands lockstep starts — the service among them — get the
+/// default handling back when they exec.
+package final class SignalTrap: Sendable {
     package init() {}
 
-    package func install() {
-        let queue = DispatchQueue(label: "lockstep.signals")
-        for (number, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")] {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-            source.setEventHandler { [weak self] in self?.record(name) }
-            source.resume()
-            sources.append(source)
+    package func install() { lockstep_trap_signals() }
+
+    package var pending: String? {
+        switch lockstep_pending_signal() {
+        case 0: nil
+        case SIGINT: "SIGINT"
+        case SIGTERM: "SIGTERM"
+        case let other: "signal \(other)"
         }
     }
-
-    private func record(_ name: String) {
-        received.withLock { if $0 == nil { $0 = name } }
-    }
-
-    package var pending: String? { received.withLock { $0 } }
 }

@@ -1,5 +1,8 @@
 import Foundation
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A Connect-shaped installation whose "service" is a state file driven by shell commands that
 /// also log every call, so tests see exactly what lockstep did to the service.
@@ -131,6 +134,23 @@ struct ApplicationBackupTests {
         #expect(app.calls == ["stop", "start"])
         #expect(app.isRunning)
         #expect(try snapshotCount(tool) == 0)
+    }
+
+    @Test("the service lockstep starts does not inherit an ignored or blocked SIGTERM")
+    func startedServiceHearsSIGTERM() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let tool = try scratch.repository()
+        let app = try FakeInstallation(in: scratch)
+        let masks = "\(scratch.path)/masks"
+        let r = try tool.run(["backup"] + app.options(start: "grep -E '^(SigIgn|SigBlk)' /proc/$$/status > '\(masks)'; touch '\(app.running)'"))
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = try String(contentsOfFile: masks, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 2)
+        for line in lines {
+            let hex = try #require(line.split(separator: "\t").last.flatMap { UInt64($0, radix: 16) })
+            #expect(hex & (1 << (UInt64(SIGTERM) - 1)) == 0, "\(line): SIGTERM is ignored or blocked in the started service")
+        }
     }
 
     @Test("a data directory that does not exist stops nothing")

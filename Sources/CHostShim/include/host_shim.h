@@ -18,6 +18,12 @@ int lockstep_fremovexattr(int fd, const char *name);
 int lockstep_mknodat(int dirfd, const char *name, unsigned int mode, unsigned long long dev);
 /* The file system type (statfs f_type) of path; -1 when it cannot be told. */
 long long lockstep_fs_type(const char *path);
+/* Catch SIGINT and SIGTERM with a handler that only records the first one (handlers, unlike an
+   ignored disposition, are reset in exec'd children, so services lockstep starts hear them), and
+   unblock both in the calling thread. */
+void lockstep_trap_signals(void);
+/* The first signal caught since lockstep_trap_signals, or 0. */
+int lockstep_pending_signal(void);
 /* Serve large buffers (chunks, packs) from mmap so freed ones go back to the system at once,
    instead of glibc's dynamic threshold growing and keeping them in per-thread heaps. */
 void lockstep_tune_malloc(void);
