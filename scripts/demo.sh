@@ -1,67 +1,69 @@
 #!/usr/bin/env bash
-# The demo: a generated sample tree (application-shaped: bundles, package files repeated across
-# environments, logs, a SQLite file, a key file, links and special files) is backed up into a
-# local repository, changed, backed up again, restored and verified. Prints what happened.
+# The demo: a sample Posit Connect installation on SQLite, driven by the Connect simulator (a
+# service that keeps writing bundles and the database rows that reference them), is backed up
+# with the full stop-window procedure into a local repository, changed, backed up again,
+# restored and verified — the restored copy is checked for consistency between the database
+# and the files. Prints what happened.
 set -euo pipefail
 LOCKSTEP="${1:?usage: demo.sh PATH-TO-LOCKSTEP}"
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+SIM="python3 $ROOT/Tests/Simulator/connect_simulator.py"
 work="$(mktemp -d /var/tmp/lockstep-demo.XXXXXX)"
-trap 'rm -rf "$work"' EXIT
-src="$work/var/lib/rstudio-connect"
+data="$work/var/lib/rstudio-connect"
+config="$work/etc/rstudio-connect/rstudio-connect.gcfg"
+cleanup() { $SIM stop --data "$data" --wait >/dev/null 2>&1 || true; rm -rf "$work"; }
+trap cleanup EXIT
 export LOCKSTEP_REPOSITORY="$work/repo" LOCKSTEP_PASSWORD_FILE="$work/password"
 head -c 24 /dev/urandom | base64 > "$LOCKSTEP_PASSWORD_FILE"
 chmod 600 "$LOCKSTEP_PASSWORD_FILE"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+service=(--app-config "$config"
+         --stop-command "$SIM stop --data '$data'"
+         --start-command "$SIM start --data '$data' --interval-ms 10"
+         --status-command "$SIM status --data '$data'")
 
-step "a sample installation under $src"
-mkdir -p "$src"/{apps,bundles,db,logs,R/4.3/library,python/3.11/site-packages}
-for pkg in $(seq 1 40); do
-  mkdir -p "$src/R/4.3/library/pkg$pkg"
-  for f in DESCRIPTION NAMESPACE R.rds; do
-    printf 'Package: pkg%s\nVersion: 1.%s\nfile: %s\n%s\n' "$pkg" "$pkg" "$f" "$(seq 1 200 | tr '\n' ' ')" > "$src/R/4.3/library/pkg$pkg/$f"
+step "a sample Connect installation: $data, configured by $config"
+mkdir -p "$(dirname "$config")"
+cat > "$config" <<GCFG
+; a sample installation for the lockstep demo
+[Server]
+DataDir = $data        ; bundles, logs, the SQLite database and the key
+[Database]
+Provider = sqlite
+GCFG
+$SIM init --data "$data"
+# Package files repeated across environments, as content environments are: deduplicated.
+for env in 1 2 3; do
+  mkdir -p "$data/R/4.3/env$env"
+  for pkg in $(seq 1 60); do
+    seq 1 300 | sed "s/^/pkg$pkg line /" > "$data/R/4.3/env$env/pkg$pkg.R"
   done
 done
-for app in 1 2 3; do   # each app's environment repeats the same packages: deduplicated
-  mkdir -p "$src/apps/$app/packrat"
-  cp -a "$src/R/4.3/library/." "$src/apps/$app/packrat/"
-  head -c 3000000 /dev/urandom > "$src/bundles/bundle-$app.tar.gz"
-done
-seq 1 50000 | sed 's/^/GET \/content\/ 200 /' > "$src/logs/connect.log"
-head -c 32 /dev/urandom > "$src/db/secret.key" && chmod 600 "$src/db/secret.key"
-if command -v sqlite3 >/dev/null; then
-  sqlite3 "$src/db/connect.db" "create table apps(id integer primary key, name text); insert into apps(name) values ('one'),('two');"
-else
-  python3 -c "import sqlite3; c=sqlite3.connect('$src/db/connect.db'); c.execute('create table apps(id integer primary key, name text)'); c.execute(\"insert into apps(name) values ('one'),('two')\"); c.commit()"
-fi
-ln -s ../bundles/bundle-1.tar.gz "$src/apps/1/bundle.tar.gz"
-ln "$src/logs/connect.log" "$src/logs/connect.log.hardlink"
-mkfifo "$src/db/notify.fifo"
-chown -R daemon:daemon "$src/apps/2"
-chmod 2750 "$src/apps/3"
-setfattr -n user.origin -v demo "$src/db/connect.db" 2>/dev/null || true
-du -sh "$src" | sed 's/^/size: /'
-echo "files: $(find "$src" | wc -l)"
+$SIM start --data "$data" --interval-ms 10
+echo "the simulator runs: it adds bundles and database rows every 10 ms"
 
 step "lockstep init"
 "$LOCKSTEP" init
-step "lockstep backup (first)"
-"$LOCKSTEP" backup "$src"
-step "a change: a new bundle, a log line, a database row"
-head -c 1000000 /dev/urandom > "$src/bundles/bundle-4.tar.gz"
-echo "GET /content/4 200" >> "$src/logs/connect.log"
-python3 -c "import sqlite3; c=sqlite3.connect('$src/db/connect.db'); c.execute(\"insert into apps(name) values ('three')\"); c.commit()"
-step "lockstep backup (second: only the changes are read)"
-"$LOCKSTEP" backup "$src"
-step "lockstep snapshots"
+step "lockstep plan: what a backup will capture, and how the service is stopped and started"
+"$LOCKSTEP" plan "${service[@]}"
+step "lockstep backup: stop the service, capture files and database in one window, start it"
+"$LOCKSTEP" backup "${service[@]}"
+$SIM status --data "$data"
+sleep 1
+step "lockstep backup again, one second of new bundles later: only the changes are read"
+"$LOCKSTEP" backup "${service[@]}"
+step "lockstep snapshots (downtime and consistency per snapshot)"
 "$LOCKSTEP" snapshots
-step "lockstep ls latest $src/db"
-"$LOCKSTEP" ls latest "$src/db"
+step "lockstep ls latest $data/db"
+"$LOCKSTEP" ls latest "$data/db"
 step "lockstep restore latest --target $work/restored --verify"
 "$LOCKSTEP" restore latest --target "$work/restored" --verify
-step "compare: diff -r and ownership"
-diff -r --no-dereference -x notify.fifo "$src" "$work/restored$src" && echo "contents identical (diff -r)"
-[ "$(stat -c %U:%G "$work/restored$src/apps/2")" = "daemon:daemon" ] && echo "ownership preserved"
-[ "$(stat -c %a "$work/restored$src/db/secret.key")" = "600" ] && echo "key file mode 0600 preserved"
+step "is the restored copy consistent? (every database row has its bundle file and no file lacks a row)"
+$SIM check --data "$work/restored$data"
+step "for contrast: cp -a of the data directory while the service runs"
+cp -a "$data" "$work/live-copy" 2>/dev/null || echo "(cp -a itself complained: files vanished under it)"
+$SIM check --data "$work/live-copy" | tail -1 || true
 step "lockstep check --read-data"
 "$LOCKSTEP" check --read-data
-printf '\n\033[1mdemo complete\033[0m: backed up, changed, backed up again, restored and verified.\n'
+printf '\n\033[1mdemo complete\033[0m: a running Connect-shaped service backed up twice with the stop window, restored, verified and found consistent.\n'

@@ -12,7 +12,7 @@ package struct ServicePlan: Sendable, Equatable, Codable {
     }
 
     package static func commands(stop: String, start: String, status: String) -> ServicePlan {
-        ServicePlan(stop: stop, start: start, status: status, summary: "the service")
+        ServicePlan(stop: stop, start: start, status: status, summary: "the service (controlled by --stop-command, --start-command, --status-command)")
     }
 
     package init(stop: String, start: String, status: String, summary: String) {
