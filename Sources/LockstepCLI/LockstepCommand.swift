@@ -8,7 +8,7 @@ package struct LockstepCommand: ParsableCommand {
         abstract: "Consistent, verified, deduplicated backups of a server application.",
         version: programVersion,
         subcommands: [InitCommand.self, BackupCommand.self, SnapshotsCommand.self, LsCommand.self,
-                      RestoreCommand.self, CheckCommand.self, PlanCommand.self])
+                      RestoreCommand.self, CheckCommand.self, PlanCommand.self, VerifyCommand.self])
 
     package init() {}
 

@@ -166,3 +166,50 @@ struct ApplicationBackupTests {
         #expect(app.calls.isEmpty)
     }
 }
+
+@Suite("lockstep verify")
+struct VerifyTests {
+    @Test("a consistent application snapshot verifies: config, captured paths, key 0600 and fingerprint, SQLite integrity")
+    func verifies() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let tool = try scratch.repository()
+        let app = try FakeInstallation(in: scratch)
+        #expect(try tool.run(["backup"] + app.options()).status == 0)
+        let r = try tool.run(["verify", "latest", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let checked = try #require(try r.json()["checked"] as? [String])
+        #expect(checked.contains { $0.contains("integrity_check ok") })
+        #expect(checked.contains { $0.contains("mode 0600") })
+    }
+
+    @Test("problems are listed and exit 1", arguments: ["live", "key-mode", "corrupt-db", "paths-snapshot"])
+    func problems(_ fault: String) throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let tool = try scratch.repository()
+        let app = try FakeInstallation(in: scratch)
+        var args = ["backup"] + app.options()
+        var expected = ""
+        switch fault {
+        case "live":
+            args = ["backup", "--no-stop", "--live"] + app.options()
+            expected = "taken while"
+        case "key-mode":
+            chmod("\(app.data)/db/secret.key", 0o644)
+            expected = "0600"
+        case "corrupt-db":
+            try sh("for i in $(seq 1 300); do sqlite3 '\(app.data)/db/connect.db' \"insert into bundles(path) values ('apps/$i/some/long/path/to/make/pages')\"; done")
+            // Pages 2-4 overwritten with 0xFF: no valid b-tree page header survives.
+            try sh("head -c 12288 /dev/zero | tr '\\0' '\\377' | dd of='\(app.data)/db/connect.db' bs=1 seek=4096 conv=notrunc status=none")
+            expected = "integrity_check"
+        default:
+            args = ["backup", app.data]
+            expected = "not an application snapshot"
+        }
+        #expect(try tool.run(args).status == 0)
+        let r = try tool.run(["verify", "latest"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains(expected), "\(r.stderr)")
+    }
+}
