@@ -88,11 +88,25 @@ package struct ApplicationBackup {
             return Result(id: id, snapshot: snapshot, summary: summary, times: times, consistent: !running)
 
         case .stopWindow(let window):
+            // The pre-pass: while the service runs, store the data (no snapshot). The window then
+            // re-reads only what changed since — a file whose size, times, inode, mode or owner moved
+            // (its ctime included) is read again, never trusted.
+            var preRequest = request
+            preRequest.isPrePass = true
+            let prePass = try archiver.capture(preRequest)
+            var windowRequest = request
+            windowRequest.compareWith = prePass.tree
             var captured: Archiver.Captured?
             var windowMetadata = metadata
+            windowMetadata["pre_pass_seconds"] = String(format: "%.3f", prePass.summary.durationSeconds)
             do {
                 let result = try window.run {
-                    captured = try archiver.capture(request)
+                    var inWindow = try archiver.capture(windowRequest)
+                    windowMetadata["window_files_read"] = String(inWindow.summary.filesNew + inWindow.summary.filesChanged)
+                    windowMetadata["window_bytes_read"] = String(inWindow.summary.bytesRead)
+                    windowMetadata["window_capture_seconds"] = String(format: "%.3f", inWindow.summary.durationSeconds)
+                    inWindow.summary = Self.combine(prePass: prePass.summary, window: inWindow.summary)
+                    captured = inWindow
                     windowMetadata["sqlite_integrity"] = integrity()
                 }
                 windowMetadata.merge(Self.timing(result.times)) { $1 }
@@ -109,6 +123,21 @@ package struct ApplicationBackup {
                 throw error
             }
         }
+    }
+
+    /// Counts as the administrator reads them: what changed since the parent snapshot (the
+    /// pre-pass saw it), plus what the window itself had to read and store.
+    private static func combine(prePass: BackupSummary, window: BackupSummary) -> BackupSummary {
+        var s = window
+        s.filesNew = prePass.filesNew + window.filesNew
+        s.filesChanged = prePass.filesChanged
+        s.filesUnmodified = prePass.filesUnmodified
+        s.bytesRead = prePass.bytesRead + window.bytesRead
+        s.bytesAdded = prePass.bytesAdded + window.bytesAdded
+        s.bytesStored = prePass.bytesStored + window.bytesStored
+        s.blobsAdded = prePass.blobsAdded + window.blobsAdded
+        s.changedWhileRead = window.changedWhileRead
+        return s
     }
 
     private static func timing(_ times: WindowTimes) -> [String: String] {

@@ -9,6 +9,11 @@ package struct BackupRequest: Sendable {
     package var metadata: [String: String] = [:]
     /// The snapshot whose unchanged files are reused without being read; nil: read everything.
     package var parent: StoredSnapshot?
+    /// A tree to compare with instead of the parent's (the pre-pass of an application backup);
+    /// the snapshot still names `parent` as its parent.
+    package var compareWith: BlobID?
+    /// A pre-pass: a file that changes while read is not reported (the window reads it again).
+    package var isPrePass = false
     package var workers: Int = max(ProcessInfo.processInfo.activeProcessorCount, 1)
     package var program: String
     /// Polled while capturing: when it returns a reason (a signal), the capture stops and throws.
@@ -55,6 +60,7 @@ package final class Archiver: Sendable {
         var path: [UInt8]
         var node: Node
         var isNew: Bool
+        var isPrePass: Bool
     }
 
     private enum FileOutcome: Sendable {
@@ -67,8 +73,20 @@ package final class Archiver: Sendable {
     }
 
     private let counters = Mutex(Counters())
-    /// The running capture's interruption check, for the walker.
+    /// The running capture's interruption check and kind, for the walker.
     private let interruption = Mutex<@Sendable () -> String?>({ nil })
+    private let prePass = Mutex(false)
+    private var isPrePass: Bool { prePass.withLock { $0 } }
+
+    /// A pre-pass reports nothing: files vanish and change under a running service, and the
+    /// window's pass reports what is still wrong.
+    private func reportError(path: String, _ message: String) {
+        if !isPrePass { reporter.error(path: path, message) }
+    }
+
+    private func reportWarning(path: String, _ message: String) {
+        if !isPrePass { reporter.warning(path: path, message) }
+    }
 
     // MARK: - Run
 
@@ -105,7 +123,7 @@ package final class Archiver: Sendable {
     package func capture(_ request: BackupRequest) throws -> Captured {
         let started = clock()
         let roots = try Self.normalize(request.paths)
-        let parentRoot = try request.parent.flatMap { $0.snapshot.treeID }.map { try repository.loadTree($0) }
+        let parentRoot = try (request.compareWith ?? request.parent.flatMap { $0.snapshot.treeID }).map { try repository.loadTree($0) }
 
         let queue = JobQueue<FileJob>()
         let fatal = Mutex<(any Error)?>(nil)
@@ -114,6 +132,8 @@ package final class Archiver: Sendable {
 
         // Walker on its own thread, workers on the rest: reading starts before the walk ends.
         let interruption = request.interruption
+        prePass.withLock { $0 = request.isPrePass }
+        counters.withLock { $0 = Counters() }  // each capture counts for itself
         let walker = Thread { [self] in
             do {
                 try self.buildVirtualRoot(roots, into: rootDir, parent: parentRoot, queue: queue, interruption: interruption)
@@ -254,7 +274,7 @@ package final class Archiver: Sendable {
         do {
             names = try fs.directoryEntries(path).sorted { $0.lexicographicallyPrecedes($1) }
         } catch {
-            reporter.error(path: path.pathString, "cannot list directory: \(error)")
+            reportError(path: path.pathString, "cannot list directory: \(error)")
             counters.withLock { $0.summary.errors += 1 }
             return
         }
@@ -264,7 +284,7 @@ package final class Archiver: Sendable {
             let childPath = path.appendingPathComponent(name)
             let status: FileStatus
             do { status = try fs.status(childPath) } catch {
-                reporter.error(path: childPath.pathString, "\(error)")
+                reportError(path: childPath.pathString, "\(error)")
                 counters.withLock { $0.summary.errors += 1 }
                 continue
             }
@@ -276,17 +296,17 @@ package final class Archiver: Sendable {
                           queue: JobQueue<FileJob>) throws {
         guard status.type.nodeKind != nil else {
             if status.type == .socket {
-                reporter.warning(path: path.pathString, "socket skipped (sockets cannot be backed up)")
+                reportWarning(path: path.pathString, "socket skipped (sockets cannot be backed up)")
                 counters.withLock { $0.summary.skippedSockets += 1 }
             } else {
-                reporter.error(path: path.pathString, "unknown file type skipped")
+                reportError(path: path.pathString, "unknown file type skipped")
                 counters.withLock { $0.summary.errors += 1 }
             }
             return
         }
         let node: Node
         do { node = try makeNode(name: name, path: path, status: status) } catch {
-            reporter.error(path: path.pathString, "\(error)")
+            reportError(path: path.pathString, "\(error)")
             counters.withLock { $0.summary.errors += 1 }
             return
         }
@@ -313,7 +333,7 @@ package final class Archiver: Sendable {
                 progress.files.add(1, ordering: .relaxed)
                 progress.bytes.add(Int64(node.size), ordering: .relaxed)
             } else {
-                queue.push(FileJob(dir: dir, index: index, path: path, node: node, isNew: parentNode == nil))
+                queue.push(FileJob(dir: dir, index: index, path: path, node: node, isNew: parentNode == nil, isPrePass: isPrePass))
             }
         default:
             counters.withLock { $0.summary.otherEntries += 1 }
@@ -365,7 +385,7 @@ package final class Archiver: Sendable {
         let path = job.path.pathString
         let file: any SourceFile
         do { file = try fs.open(job.path) } catch {
-            reporter.error(path: path, "\(error)")
+            reportError(path: path, "\(error)")
             counters.withLock { $0.summary.errors += 1 }
             return .dropped
         }
@@ -379,21 +399,23 @@ package final class Archiver: Sendable {
             do {
                 before = try file.status()
                 guard before.type == .regular else {
-                    reporter.error(path: path, "is no longer a regular file")
+                    reportError(path: path, "is no longer a regular file")
                     counters.withLock { $0.summary.errors += 1 }
                     return .dropped
                 }
                 captured = try read(file, size: before.size, allocated: before.allocated, buffer: buffer)
                 after = try file.status()
             } catch let error as HostError {
-                reporter.error(path: path, "\(error)")
+                reportError(path: path, "\(error)")
                 counters.withLock { $0.summary.errors += 1 }
                 return .dropped
             }
             if after.contentMayDiffer(from: before) {
-                if attempt < 2 { continue }
-                reporter.warning(path: path, "changed while it was read; stored as read (it may be inconsistent)")
-                counters.withLock { $0.summary.changedWhileRead += 1 }
+                if attempt < 2 && !job.isPrePass { continue }
+                if !job.isPrePass {
+                    reportWarning(path: path, "changed while it was read; stored as read (it may be inconsistent)")
+                    counters.withLock { $0.summary.changedWhileRead += 1 }
+                }
             }
             var node = job.node
             Self.apply(before, to: &node)

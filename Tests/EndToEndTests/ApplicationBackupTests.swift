@@ -69,11 +69,23 @@ struct ApplicationBackupTests {
         #expect(meta["sqlite_integrity"] == "connect.db: ok")
         #expect(meta["key_sha256"]?.count == 64)
         #expect(meta["downtime_seconds"] != nil)
+        // Nothing changed between the pre-pass and the window: the window read no file.
+        #expect(meta["window_files_read"] == "0")
+        #expect(meta["pre_pass_seconds"] != nil)
         let text = try tool.run(["snapshots"])
         #expect(text.stdout.contains("yes"))
 
         let ls = try tool.run(["ls", "latest"])
         #expect(ls.stdout.contains("\(app.data)/db/secret.key"))
+        // The counts are the window's own, not added to the pre-pass's.
+        #expect(out["directories"] as? Int == ls.stdout.split(separator: "\n").filter { $0.hasPrefix("d") }.count)
+        let entries = try #require(try JSONSerialization.jsonObject(with: Data(try tool.run(["ls", "latest", "--json"]).stdout.utf8)) as? [[String: Any]])
+        let fileBytes = entries.filter { $0["type"] as? String == "-" }.compactMap { $0["size"] as? Int }.reduce(0, +)
+        #expect(out["total_bytes"] as? Int == fileBytes)
+        // A second backup (pre-pass against the first snapshot) counts the same tree the same.
+        let second = try tool.run(["backup", "--json"] + app.options()).json()
+        #expect(second["total_bytes"] as? Int == fileBytes)
+        #expect(second["files_unmodified"] as? Int == out["files_new"] as? Int)
         #expect(ls.stdout.contains(app.config))
     }
 

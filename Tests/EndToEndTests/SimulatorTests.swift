@@ -44,6 +44,7 @@ struct SimulatorTests {
             #expect(r.status == 0, "round \(round): \(r.stderr)")
             #expect(try r.json()["consistent"] as? Bool == true)
             ids.append(try #require(try r.json()["snapshot_id"] as? String))
+            #expect((try r.json()["files_unmodified"] as? Int ?? 0) + (try r.json()["files_new"] as? Int ?? 0) > 0)
             #expect(try sh(sim.command("status") + " >/dev/null && echo up") == "up\n", "the simulator is not running again")
         }
         for id in ids {
