@@ -78,3 +78,13 @@ func hostName() -> String {
 }
 
 let programVersion = "lockstep 0.1.0"
+
+extension Repository {
+    /// Loads the index and resolves a snapshot reference to the snapshot and its root tree.
+    func indexedSnapshot(_ reference: String) throws -> (StoredSnapshot, BlobID) {
+        try loadIndex()
+        let found = try findSnapshot(reference)
+        guard let root = found.snapshot.treeID else { throw LockstepError(.damaged, "snapshot \(found.id.short) has no tree") }
+        return (found, root)
+    }
+}

@@ -34,9 +34,7 @@ struct LsCommand: ParsableCommand {
     func run() throws {
         try execute {
             let repository = try global.openRepository()
-            try repository.loadIndex()
-            let found = try repository.findSnapshot(snapshot)
-            guard let root = found.snapshot.treeID else { throw LockstepError(.damaged, "snapshot \(found.id.short) has no tree") }
+            let (found, root) = try repository.indexedSnapshot(snapshot)
             let filter = path.map { "/" + $0.split(separator: "/").joined(separator: "/") }
             var entries = [Entry]()
             var matched = filter == nil || filter == "/"

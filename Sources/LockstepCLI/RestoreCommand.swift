@@ -57,9 +57,7 @@ struct RestoreCommand: ParsableCommand {
             let repository = try global.openRepository()
             let lock = try RepositoryLock.acquire(repository, exclusive: false, host: hostName(), now: Date())
             defer { lock.release() }
-            try repository.loadIndex()
-            let found = try repository.findSnapshot(snapshot)
-            guard let root = found.snapshot.treeID else { throw LockstepError(.damaged, "snapshot \(found.id.short) has no tree") }
+            let (found, root) = try repository.indexedSnapshot(snapshot)
             var options = RestoreOptions(target: target)
             options.include = include
             options.numericOwner = numericOwner

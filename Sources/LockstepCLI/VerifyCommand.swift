@@ -25,9 +25,7 @@ struct VerifyCommand: ParsableCommand {
     func run() throws {
         try execute {
             let repository = try global.openRepository()
-            try repository.loadIndex()
-            let found = try repository.findSnapshot(snapshot)
-            guard let root = found.snapshot.treeID else { throw LockstepError(.damaged, "snapshot \(found.id.short) has no tree") }
+            let (found, root) = try repository.indexedSnapshot(snapshot)
             let verification = ApplicationVerification(
                 reader: SnapshotReader(repository: repository, root: root), snapshot: found.snapshot,
                 sqliteIntegrity: { database, wal in try Self.integrity(of: database, wal: wal) })
