@@ -274,7 +274,7 @@ package struct GcfgParser {
                 case "t": emit("\t")
                 case "b": emit("\u{8}")
                 default:
-                    throw fail("unknown escape sequence \\\(escaped) in the value of \(variableName); use \\\", \\\\, \\n, \\t or \\b (write \\\\ for a backslash)")
+                    throw fail("unknown escape sequence in the value of \(variableName); use \\\", \\\\, \\n, \\t or \\b (write \\\\ for a backslash)")
                 }
             default:
                 if quoteLine == nil && Self.isBlank(c) {

@@ -25,7 +25,8 @@ package struct RestoreVerifier {
         var seenLinks = Set<String>()
         for node in tree.nodes {
             let childComponents = components + [node.name]
-            guard includes.visits(childComponents, kind: node.kind) else { continue }
+            // Names restore refused were never written (and must not be followed here either).
+            guard Restorer.isSafeName(node.name), includes.visits(childComponents, kind: node.kind) else { continue }
             let path = childComponents.reduce(target) { $0.appendingPathComponent($1) }
             let shown = "/" + childComponents.map(\.pathString).joined(separator: "/")
             guard let status = try? fs.status(path) else {

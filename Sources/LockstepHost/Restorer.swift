@@ -46,6 +46,7 @@ package final class Restorer: Sendable {
     private let reporter: any ProblemReporter
     package let progress: LiveProgress
     private let owners = OwnerMap()
+    private let ownerWarning = Mutex(false)
 
     package init(repository: Repository, reporter: any ProblemReporter, progress: LiveProgress = LiveProgress()) {
         self.repository = repository
@@ -73,6 +74,13 @@ package final class Restorer: Sendable {
         var summary = RestoreSummary()
         var directories: [DirectoryWork] = []
         var hardLinks: [String: [[UInt8]]] = [:]
+        var pendingLinks: [PendingLink] = []
+    }
+
+    /// A later name of a hard-linked file: linked once the first name's content is complete.
+    private struct PendingLink {
+        var source: [[UInt8]]
+        var target: [[UInt8]]
     }
 
     package func run(tree root: BlobID, options: RestoreOptions) throws -> RestoreSummary {
@@ -84,6 +92,7 @@ package final class Restorer: Sendable {
         let state = WalkState(rootFD: rootFD)
         let fatal = Mutex<(any Error)?>(nil)
         let fileSummary = Mutex(RestoreSummary())
+        let failedFiles = Mutex(Set<String>())
 
         let walker = Thread { [self] in
             do {
@@ -103,11 +112,13 @@ package final class Restorer: Sendable {
                 fileSummary.withLock {
                     if ok { $0.files += 1; $0.bytes += Int64(job.node.size) } else { $0.errors += 1 }
                 }
+                if !ok { failedFiles.withLock { _ = $0.insert(job.path) } }
             }
         }
         queue.waitClosed()
         if let error = fatal.withLock({ $0 }) { throw error }
 
+        linkPending(state, failed: failedFiles.withLock { $0 })
         // Directory metadata, children before parents (reverse of creation order).
         for work in state.directories.reversed() {
             do {
@@ -126,6 +137,34 @@ package final class Restorer: Sendable {
         summary.errors += files.errors
         summary.durationSeconds = Date().timeIntervalSince(started)
         return summary
+    }
+
+    /// Links the later names of hard-linked files, now that the first names are complete; a name
+    /// whose first file failed is not created and is reported too.
+    private func linkPending(_ state: WalkState, failed: Set<String>) {
+        for link in state.pendingLinks {
+            let path = display(link.target)
+            let source = display(link.source)
+            if failed.contains(source) {
+                reporter.error(path: path, "not restored: it is a hard link to \(source), which could not be restored")
+                state.summary.errors += 1
+                continue
+            }
+            do {
+                let sourceDir = try openChain(state.rootFD, Array(link.source.dropLast()))
+                defer { close(sourceDir) }
+                let targetDir = try openChain(state.rootFD, Array(link.target.dropLast()))
+                defer { close(targetDir) }
+                let rc = Posix.withCString(link.source.last!) { src in
+                    Posix.withCString(link.target.last!) { linkat(sourceDir, src, targetDir, $0, 0) }
+                }
+                guard rc == 0 else { throw Posix.error("link", Array(path.utf8)) }
+                state.summary.hardLinks += 1
+            } catch {
+                reporter.error(path: path, "\(error)")
+                state.summary.errors += 1
+            }
+        }
     }
 
     // MARK: - Target
@@ -158,7 +197,8 @@ package final class Restorer: Sendable {
         "/" + components.map(\.pathString).joined(separator: "/")
     }
 
-    private static func isSafeName(_ name: [UInt8]) -> Bool {
+    /// Names a restore creates: not empty, `.` or `..`, and without `/` or NUL.
+    package static func isSafeName(_ name: [UInt8]) -> Bool {
         !name.isEmpty && name != [46] && name != [46, 46] && !name.contains(47) && !name.contains(0)
     }
 
@@ -203,12 +243,9 @@ package final class Restorer: Sendable {
         case .file:
             let key = "\(node.device):\(node.inode)"
             if node.links > 1, let first = state.hardLinks[key] {
+                // Linked after the first name is written whole (see `linkPending`).
                 try removeExisting(name, in: dirFD, path: path, options: options)
-                let sourceDir = try openChain(state.rootFD, Array(first.dropLast()))
-                defer { close(sourceDir) }
-                let rc = Posix.withCString(first.last!) { src in Posix.withCString(name) { linkat(sourceDir, src, dirFD, $0, 0) } }
-                guard rc == 0 else { throw Posix.error("link", Array(path.utf8)) }
-                state.summary.hardLinks += 1
+                state.pendingLinks.append(PendingLink(source: first, target: components))
                 return
             }
             try removeExisting(name, in: dirFD, path: path, options: options)
@@ -309,18 +346,33 @@ package final class Restorer: Sendable {
                 }
             }
             if ftruncate(job.fileFD, off_t(job.node.size)) != 0 { throw Posix.error("truncate", Array(job.path.utf8)) }
-            try applyMetadata(fd: job.fileFD, node: job.node, path: job.path, options: options)
-            progress.files.add(1, ordering: .relaxed)
-            return true
         } catch {
             reporter.error(path: job.path, "\(error)")
             // A file that could not be written whole is not left behind looking complete.
             _ = Posix.withCString(job.name) { unlinkat(job.dir.fd, $0, 0) }
             return false
         }
+        // The content is complete: a metadata problem is reported, the file stays.
+        do {
+            try applyMetadata(fd: job.fileFD, node: job.node, path: job.path, options: options)
+        } catch {
+            reporter.error(path: job.path, "content restored, but \(error)")
+            return false
+        }
+        progress.files.add(1, ordering: .relaxed)
+        return true
     }
 
     // MARK: - Metadata
+
+    /// Without the privilege to give files away (not root), owners stay this user's: said once.
+    private func ownersNotRestored() {
+        let first = ownerWarning.withLock { warned -> Bool in
+            defer { warned = true }
+            return !warned
+        }
+        if first { reporter.warning(path: "", "not running as root: owners are not restored (files belong to this user)") }
+    }
 
     private func owner(_ node: Node, _ options: RestoreOptions) -> (uid: uid_t, gid: gid_t) {
         owners.owner(of: node, numeric: options.numericOwner)
@@ -334,7 +386,10 @@ package final class Restorer: Sendable {
     /// Owner, xattrs, times, then mode last (chown clears setuid/setgid, so mode comes after it).
     private func applyMetadata(fd: Int32, node: Node, path: String, options: RestoreOptions) throws {
         let (uid, gid) = owner(node, options)
-        if fchown(fd, uid, gid) != 0 { throw Posix.error("chown", Array(path.utf8)) }
+        if fchown(fd, uid, gid) != 0 {
+            guard errno == EPERM else { throw Posix.error("chown", Array(path.utf8)) }
+            ownersNotRestored()
+        }
         for x in node.xattrs {
             let rc = x.value.withUnsafeBytes { lockstep_fsetxattr(fd, x.name, $0.baseAddress, x.value.count) }
             if rc != 0 { reporter.warning(path: path, "cannot set xattr \(x.name): \(String(cString: strerror(errno)))") }
@@ -349,7 +404,10 @@ package final class Restorer: Sendable {
                                isSymlink: Bool) throws {
         let (uid, gid) = owner(node, options)
         try Posix.withCString(name) { cname in
-            if fchownat(dirFD, cname, uid, gid, AT_SYMLINK_NOFOLLOW) != 0 { throw Posix.error("chown", Array(path.utf8)) }
+            if fchownat(dirFD, cname, uid, gid, AT_SYMLINK_NOFOLLOW) != 0 {
+                guard errno == EPERM else { throw Posix.error("chown", Array(path.utf8)) }
+                ownersNotRestored()
+            }
             if !node.xattrs.isEmpty {
                 // lsetxattr through the directory descriptor's /proc link: no path outside the target is walked.
                 let procPath = Array("/proc/self/fd/\(dirFD)/".utf8) + name
@@ -360,7 +418,7 @@ package final class Restorer: Sendable {
             }
             var ts = times(node)
             if utimensat(dirFD, cname, &ts, AT_SYMLINK_NOFOLLOW) != 0 { throw Posix.error("utimens", Array(path.utf8)) }
-            if !isSymlink, fchmodat(dirFD, cname, mode_t(node.mode), 0) != 0 { throw Posix.error("chmod", Array(path.utf8)) }
+            if !isSymlink, fchmodat(dirFD, cname, mode_t(node.mode), AT_SYMLINK_NOFOLLOW) != 0 { throw Posix.error("chmod", Array(path.utf8)) }
         }
     }
 }

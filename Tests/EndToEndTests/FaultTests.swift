@@ -91,6 +91,45 @@ struct FaultTests {
         #expect(!FileManager.default.fileExists(atPath: "\(out)\(src)/victim.bin"), "a damaged file was left looking complete")
     }
 
+    @Test("a hard link to a file that cannot be restored is not left behind half-written")
+    func damagedHardLink() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let tool = try scratch.repository()
+        let src = "\(scratch.path)/src"
+        try FileManager.default.createDirectory(atPath: src, withIntermediateDirectories: true)
+        try pseudoRandom(6 << 20, seed: 21).write(to: URL(fileURLWithPath: "\(src)/a"))
+        try sh("ln '\(src)/a' '\(src)/b'")
+        #expect(try tool.run(["backup", src]).status == 0)
+        let pack = try sh("find '\(scratch.path)/repo/data' -type f -printf '%s %p\\n' | sort -n | tail -1 | cut -d' ' -f2").trimmingCharacters(in: .whitespacesAndNewlines)
+        try sh("printf 'XXXX' | dd of='\(pack)' bs=1 seek=3000000 conv=notrunc status=none")
+        let out = "\(scratch.path)/out"
+        let r = try tool.run(["restore", "latest", "--target", out])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("\(src)/b"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: "\(out)\(src)/a"))
+        #expect(!FileManager.default.fileExists(atPath: "\(out)\(src)/b"))
+    }
+
+    @Test("a restore by an unprivileged user keeps every file, with a warning that owners are not restored")
+    func unprivilegedRestore() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let tool = try scratch.repository()
+        let src = "\(scratch.path)/src"
+        try FileManager.default.createDirectory(atPath: src, withIntermediateDirectories: true)
+        try write("\(src)/owned-by-daemon", "data")
+        try sh("chown daemon:daemon '\(src)/owned-by-daemon' && chmod 0640 '\(src)/owned-by-daemon'")
+        #expect(try tool.run(["backup", src]).status == 0)
+        let out = "\(scratch.path)/out"
+        try sh("mkdir '\(out)' && chown nobody '\(out)' && chmod 0755 '\(scratch.path)' && chown -R nobody '\(scratch.path)/repo' && chmod 0644 '\(scratch.path)/password'")
+        let r = try tool.run(["restore", "latest", "--target", out, "--overwrite"], asUser: "nobody")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("owners are not restored"))
+        #expect(try String(contentsOfFile: "\(out)\(src)/owned-by-daemon", encoding: .utf8) == "data")
+        #expect(try sh("stat -c '%a %U' '\(out)\(src)/owned-by-daemon'") == "640 nobody\n")
+    }
+
     @Test("an unreadable file is reported and counted, the rest is backed up, exit 3")
     func unreadableFile() throws {
         let scratch = try Scratch()
