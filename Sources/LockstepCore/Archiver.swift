@@ -396,6 +396,7 @@ package final class Archiver: Sendable {
             let before: FileStatus
             let captured: FileRead
             let after: FileStatus
+            let readStart = clock()
             do {
                 before = try file.status()
                 guard before.type == .regular else {
@@ -419,6 +420,12 @@ package final class Archiver: Sendable {
             }
             var node = job.node
             Self.apply(before, to: &node)
+            // Racy: a write within the file system's timestamp granularity of the read may not
+            // move mtime or ctime. Such a file is never reused unread: a zero ctime matches nothing.
+            let racyLimit = Int64(readStart.timeIntervalSince1970) - 1
+            if node.mtime.seconds >= racyLimit || node.ctime.seconds >= racyLimit {
+                node.ctime = Timestamp(seconds: 0, nanoseconds: 0)
+            }
             node.content = captured.content
             node.size = UInt64(captured.content.reduce(0) { $0 + $1.length })
             return .stored(node, bytesRead: captured.bytesRead, bytesAdded: captured.bytesAdded,

@@ -52,6 +52,7 @@ struct ApplicationBackupTests {
         defer { scratch.remove() }
         let tool = try scratch.repository()
         let app = try FakeInstallation(in: scratch)
+        sleep(2)  // older than the racy second, so the window can trust the pre-pass
         let r = try tool.run(["backup", "--json"] + app.options())
         #expect(r.status == 0, "\(r.stderr)")
         #expect(app.calls == ["stop", "start"])
