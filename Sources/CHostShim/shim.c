@@ -39,6 +39,8 @@ static void lockstep_on_signal(int number) {
     if (lockstep_signal == 0) lockstep_signal = number;
 }
 
+static void lockstep_ignore_signal(int number) { (void)number; }
+
 void lockstep_trap_signals(void) {
     struct sigaction action;
     sigemptyset(&action.sa_mask);
@@ -46,10 +48,18 @@ void lockstep_trap_signals(void) {
     action.sa_handler = lockstep_on_signal;
     sigaction(SIGINT, &action, NULL);
     sigaction(SIGTERM, &action, NULL);
+    sigaction(SIGHUP, &action, NULL);   /* the administrator's SSH session dropped */
+    /* A closed output pipe must not kill lockstep inside the window: writes fail with EPIPE. */
+    struct sigaction quiet;
+    sigemptyset(&quiet.sa_mask);
+    quiet.sa_flags = SA_RESTART;
+    quiet.sa_handler = lockstep_ignore_signal;
+    sigaction(SIGPIPE, &quiet, NULL);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 

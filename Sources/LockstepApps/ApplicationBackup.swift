@@ -113,14 +113,18 @@ package struct ApplicationBackup {
                 windowMetadata["consistent"] = "true"
                 let (id, snapshot, summary) = try archiver.commit(captured!, request: request, metadata: windowMetadata)
                 return Result(id: id, snapshot: snapshot, summary: summary, times: result.times, consistent: true)
-            } catch let error as LockstepError where error.code == .serviceNotStarted {
+            } catch let down as LockstepError where down.code == .serviceNotStarted {
                 // The capture is complete and consistent: keep it, then page the operator.
-                if let captured {
-                    windowMetadata["consistent"] = "true"
-                    windowMetadata["service_restarted"] = "false"
-                    _ = try? archiver.commit(captured, request: request, metadata: windowMetadata)
+                guard let captured else { throw down }
+                windowMetadata["consistent"] = "true"
+                windowMetadata["service_restarted"] = "false"
+                let outcome: String
+                do {
+                    outcome = "the backup itself is complete: snapshot \(try archiver.commit(captured, request: request, metadata: windowMetadata).id.short)"
+                } catch {
+                    outcome = "and the snapshot could not be committed: \(error)"
                 }
-                throw error
+                throw LockstepError(.serviceNotStarted, down.message + "; " + outcome)
             }
         }
     }

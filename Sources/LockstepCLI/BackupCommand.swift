@@ -118,6 +118,11 @@ struct BackupCommand: ParsableCommand {
                 if s.changedWhileRead > 0 { Console.out("\(s.changedWhileRead) file(s) changed while read (see warnings)") }
                 if s.skippedSockets > 0 { Console.out("\(s.skippedSockets) socket(s) skipped") }
             }
+            if let integrity = appResult?.snapshot.metadata["sqlite_integrity"],
+               integrity.split(separator: ";").contains(where: { !$0.hasSuffix(": ok") }) {
+                Console.error("the snapshot was committed, but a SQLite database failed integrity_check: \(integrity); it was already damaged on this host")
+                return ExitCodes.failure
+            }
             if partial {
                 Console.error("\(s.errors) path(s) could not be read; the snapshot holds everything else (exit 3)")
                 return ExitCodes.partial

@@ -151,11 +151,13 @@ package final class Repository: Sendable {
     /// the pack's blobs are forgotten, so saving them again stores them again.
     private func store(pack: inout PackBuilder) throws {
         defer { state.withLock { $0.packsBeingStored -= 1 } }
-        let (packID, bytes, blobs) = try pack.finish(keys: keys)
+        let pending = pack.blobs
+        let (packID, bytes, blobs): (BlobID, Data, [PackedBlob])
         do {
+            (packID, bytes, blobs) = try pack.finish(keys: keys)
             try storage.save(Handle(.data, packID.hex), bytes)
         } catch {
-            state.withLock { s in for b in blobs { s.inFlight.remove(b.id) } }
+            state.withLock { s in for b in pending { s.inFlight.remove(b.id) } }
             throw error
         }
         CrashPoint.pass("pack-saved")

@@ -3,7 +3,7 @@ import CHostShim
 import Glibc
 #endif
 
-/// Catches SIGINT and SIGTERM while a stop window is open, so the service can be started again
+/// Catches SIGINT, SIGTERM and SIGHUP (and survives SIGPIPE) while a stop window is open, so the service can be started again
 /// before lockstep exits; `pending` names the first signal received. A handler (not an ignored
 /// disposition) is used so that commands lockstep starts — the service among them — get the
 /// default handling back when they exec.
@@ -17,6 +17,7 @@ package final class SignalTrap: Sendable {
         case 0: nil
         case SIGINT: "SIGINT"
         case SIGTERM: "SIGTERM"
+        case SIGHUP: "SIGHUP"
         case let other: "signal \(other)"
         }
     }

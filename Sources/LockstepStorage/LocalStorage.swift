@@ -72,7 +72,7 @@ package struct LocalStorage: Storage {
             guard rename(temp, final) == 0 else { throw fail("rename", handle) }
         }
         ok = true
-        syncFolder(dir)
+        guard syncFolder(dir) else { throw fail("fsync \(dir)", handle) }
     }
 
     /// Creates a folder and its missing parents, fsyncing each parent so the new entry is durable.
@@ -94,12 +94,12 @@ package struct LocalStorage: Storage {
         throw fail("mkdir \(dir)", nil)
     }
 
-    private func syncFolder(_ dir: String) {
+    @discardableResult
+    private func syncFolder(_ dir: String) -> Bool {
         let fd = Glibc.open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if fd >= 0 {
-            fsync(fd)
-            Glibc.close(fd)
-        }
+        guard fd >= 0 else { return false }
+        defer { Glibc.close(fd) }
+        return fsync(fd) == 0
     }
 
     package func load(_ handle: Handle, offset: Int, length: Int?) throws -> Data {

@@ -18,7 +18,7 @@ int lockstep_fremovexattr(int fd, const char *name);
 int lockstep_mknodat(int dirfd, const char *name, unsigned int mode, unsigned long long dev);
 /* The file system type (statfs f_type) of path; -1 when it cannot be told. */
 long long lockstep_fs_type(const char *path);
-/* Catch SIGINT and SIGTERM with a handler that only records the first one (handlers, unlike an
+/* Catch SIGINT, SIGTERM and SIGHUP (and survive SIGPIPE) with a handler that only records the first one (handlers, unlike an
    ignored disposition, are reset in exec'd children, so services lockstep starts hear them), and
    unblock both in the calling thread. */
 void lockstep_trap_signals(void);
