@@ -74,7 +74,14 @@ package final class Archiver: Sendable {
 
     private let counters = Mutex(Counters())
     /// The running capture's interruption check and kind, for the walker.
-    private let interruption = Mutex<@Sendable () -> String?>({ nil })
+    /// Held through a class: a closure stored in a generic Mutex is re-wrapped in a
+    /// reabstraction thunk on every access, and the walker reads it once per directory (a
+    /// no-change backup of 3,500 directories spent two thirds of its time in nested thunks).
+    private final class InterruptionCheck: Sendable {
+        let check: @Sendable () -> String?
+        init(_ check: @escaping @Sendable () -> String?) { self.check = check }
+    }
+    private let interruption = Mutex(InterruptionCheck({ nil }))
     private let prePass = Mutex(false)
     private var isPrePass: Bool { prePass.withLock { $0 } }
 
@@ -224,7 +231,7 @@ package final class Archiver: Sendable {
     /// it captured with their real metadata.
     private func buildVirtualRoot(_ roots: [[UInt8]], into root: PendingDir, parent: Tree?, queue: JobQueue<FileJob>,
                                   interruption: @escaping @Sendable () -> String?) throws {
-        self.interruption.withLock { $0 = interruption }
+        self.interruption.withLock { $0 = InterruptionCheck(interruption) }
         if roots == [[UInt8(ascii: "/")]] {
             try walkDirectory([UInt8(ascii: "/")], into: root, parent: parent, queue: queue)
             return
@@ -278,7 +285,7 @@ package final class Archiver: Sendable {
             counters.withLock { $0.summary.errors += 1 }
             return
         }
-        let interrupted = interruption.withLock { $0 }
+        let interrupted = interruption.withLock { $0 }.check
         for name in names {
             if let reason = interrupted() { throw Self.interrupted(reason) }
             let childPath = path.appendingPathComponent(name)
