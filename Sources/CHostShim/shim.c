@@ -5,6 +5,9 @@
 #include <sys/xattr.h>
 #include <malloc.h>
 #include <signal.h>
+#include <spawn.h>
+#include <errno.h>
+#include <sys/wait.h>
 #include <sys/vfs.h>
 #include "host_shim.h"
 
@@ -64,3 +67,41 @@ void lockstep_trap_signals(void) {
 }
 
 int lockstep_pending_signal(void) { return lockstep_signal; }
+
+extern char **environ;
+
+int lockstep_spawn_shell(const char *command, int outfd) {
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&actions, outfd, 1);
+    posix_spawn_file_actions_adddup2(&actions, outfd, 2);
+    posix_spawnattr_init(&attr);
+    sigset_t empty, defaults;
+    sigemptyset(&empty);
+    sigemptyset(&defaults);
+    sigaddset(&defaults, SIGINT);
+    sigaddset(&defaults, SIGTERM);
+    sigaddset(&defaults, SIGHUP);
+    sigaddset(&defaults, SIGPIPE);
+    posix_spawnattr_setsigmask(&attr, &empty);
+    posix_spawnattr_setsigdefault(&attr, &defaults);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+    char *argv[] = {"sh", "-c", (char *)command, NULL};
+    pid_t pid = 0;
+    int rc = posix_spawn(&pid, "/bin/sh", &actions, &attr, argv, environ);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    return rc == 0 ? (int)pid : -rc;
+}
+
+int lockstep_try_wait(int pid, int *status) {
+    int raw = 0;
+    pid_t r = waitpid((pid_t)pid, &raw, WNOHANG);
+    if (r == 0) return 0;
+    if (r < 0) return -1;
+    *status = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
+    return 1;
+}

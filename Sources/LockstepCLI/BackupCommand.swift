@@ -36,7 +36,7 @@ struct BackupCommand: ParsableCommand {
     @Flag(name: .long, help: "Leave the service stopped after the backup (for a migration).")
     var leaveStopped = false
 
-    @Option(name: .long, help: "Seconds to wait for the service to stop, and to start.")
+    @Option(name: .long, help: "Seconds to wait for the service to stop, and to start (and for each service command).")
     var serviceTimeout: Double = 120
 
     struct Output: Encodable {
@@ -140,7 +140,8 @@ extension BackupCommand {
         let configuration = try application.configuration(environment: environment)
         let captureSet = try CaptureSet(configuration: configuration)
         let plan = try application.servicePlan()
-        let control = ShellServiceControl(stop: plan.stop, start: plan.start, status: plan.status, summary: plan.summary)
+        let control = ShellServiceControl(stop: plan.stop, start: plan.start, status: plan.status, summary: plan.summary,
+                                          commandTimeout: serviceTimeout)
         let trap = SignalTrap()
         trap.install()
         var request = request

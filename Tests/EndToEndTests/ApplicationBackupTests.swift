@@ -122,6 +122,24 @@ struct ApplicationBackupTests {
         #expect(try snapshotCount(tool) == 0)
     }
 
+    @Test("a stop command that hangs is killed with its process group; the service is started again")
+    func hangingStopCommand() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let tool = try scratch.repository()
+        let app = try FakeInstallation(in: scratch)
+        let started = Date()
+        var options = app.options(stop: "echo stop >> '\(app.log)'; sleep 97.5")
+        options[options.firstIndex(of: "--service-timeout")! + 1] = "2"
+        let r = try tool.run(["backup"] + options)
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("was killed"), "\(r.stderr)")
+        #expect(Date().timeIntervalSince(started) < 60)
+        #expect(app.calls == ["stop", "start"])
+        #expect(app.isRunning)
+        #expect(try sh("pgrep -f 'slee[p] 97.5' || true").isEmpty, "the hung command's children were left running")
+    }
+
     @Test("a service that cannot be started again: exit 20, loud, the complete snapshot kept")
     func cannotStart() throws {
         let scratch = try Scratch()

@@ -24,6 +24,13 @@ long long lockstep_fs_type(const char *path);
 void lockstep_trap_signals(void);
 /* The first signal caught since lockstep_trap_signals, or 0. */
 int lockstep_pending_signal(void);
+/* Starts `/bin/sh -c command` with stdin from /dev/null and stdout/stderr to outfd, in a new
+   process group, with an empty signal mask and default dispositions for INT, TERM, HUP and PIPE
+   whatever lockstep's own threads block or ignore. Returns the pid, or -errno. */
+int lockstep_spawn_shell(const char *command, int outfd);
+/* waitpid(pid, WNOHANG): 1 and the exit status (128+signal if killed) when it ended, 0 if it
+   still runs, -1 on error. */
+int lockstep_try_wait(int pid, int *status);
 /* Serve large buffers (chunks, packs) from mmap so freed ones go back to the system at once,
    instead of glibc's dynamic threshold growing and keeping them in per-thread heaps. */
 void lockstep_tune_malloc(void);
