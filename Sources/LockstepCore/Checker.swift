@@ -70,6 +70,9 @@ package struct Checker {
         }
 
         if readData {
+            // Each pack is read once: its name, its header, and every blob the index puts in it.
+            var byPack = [UInt32: [(BlobID, IndexEntry)]]()
+            for (id, entry) in index.blobs { byPack[entry.pack, default: []].append((id, entry)) }
             for (number, pack) in indexedPacks.enumerated() where !badPacks.contains(UInt32(number)) {
                 let bytes: Data
                 do { bytes = try storage.load(Handle(.data, pack.hex)) } catch {
@@ -86,14 +89,7 @@ package struct Checker {
                 if (try? PackBuilder.readHeader(bytes, keys: keys)) == nil {
                     report.problems.append("pack \(pack.hex) has a damaged header")
                 }
-            }
-            // Every indexed blob, against the pack bytes.
-            var byPack = [UInt32: [(BlobID, IndexEntry)]]()
-            for (id, entry) in index.blobs where !badPacks.contains(entry.pack) { byPack[entry.pack, default: []].append((id, entry)) }
-            for (number, blobs) in byPack {
-                let pack = indexedPacks[Int(number)]
-                guard let bytes = try? storage.load(Handle(.data, pack.hex)) else { continue }
-                for (id, entry) in blobs {
+                for (id, entry) in byPack[UInt32(number)] ?? [] {
                     let start = Int(entry.offset), end = start + Int(entry.length)
                     guard end <= bytes.count,
                           (try? Repository.unpack(sealed: bytes.subdata(in: start..<end), id: id, entry: entry, pack: pack, keys: keys)) != nil
