@@ -37,13 +37,12 @@ package struct RestoreVerifier {
             if status.mode != node.mode { problems.append("\(shown): mode \(String(status.mode, radix: 8)), expected \(String(node.mode, radix: 8))") }
             let (uid, gid) = owners.owner(of: node, numeric: options.numericOwner)
             if status.uid != uid || status.gid != gid { problems.append("\(shown): owner \(status.uid):\(status.gid), expected \(uid):\(gid)") }
-            if node.kind != .directory, status.mtime != node.mtime { problems.append("\(shown): modification time differs") }
+            if status.mtime != node.mtime { problems.append("\(shown): modification time differs") }
             if node.kind == .symlink, (try? fs.readLink(path)) != node.linkTarget { problems.append("\(shown): symlink target differs") }
             if node.kind == .characterDevice || node.kind == .blockDevice, status.rdev != node.rdev { problems.append("\(shown): device number differs") }
             if node.kind != .symlink, (try? fs.extendedAttributes(path)) != node.xattrs { problems.append("\(shown): extended attributes differ") }
             switch node.kind {
             case .directory:
-                if status.mtime != node.mtime { problems.append("\(shown): modification time differs") }
                 if let sub = node.subtree {
                     try compare(sub, target: target, components: childComponents, includes: includes, options: options, problems: &problems)
                 }
