@@ -13,6 +13,8 @@ packages=(
   time             # /usr/bin/time -v for make bench
   python3          # the demo and the tests make SQLite files and sockets with it
   sqlite3          # the demo shows the database
+  postgresql-15    # the tests start a real PostgreSQL 15 server on loopback (initdb, pg_ctl)
+  postgresql-client-15  # pg_dump, pg_restore, psql: application backups of PostgreSQL
 )
 missing=()
 for p in "${packages[@]}"; do

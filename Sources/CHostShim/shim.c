@@ -71,13 +71,11 @@ int lockstep_pending_signal(void) { return lockstep_signal; }
 extern char **environ;
 
 int lockstep_spawn_shell(const char *command, int outfd) {
-    posix_spawn_file_actions_t actions;
-    posix_spawnattr_t attr;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&actions, outfd, 1);
-    posix_spawn_file_actions_adddup2(&actions, outfd, 2);
-    posix_spawnattr_init(&attr);
+    char *argv[] = {"sh", "-c", (char *)command, NULL};
+    return lockstep_spawn("/bin/sh", argv, environ, -1, outfd, outfd);
+}
+
+static void lockstep_child_attributes(posix_spawnattr_t *attr) {
     sigset_t empty, defaults;
     sigemptyset(&empty);
     sigemptyset(&defaults);
@@ -85,17 +83,31 @@ int lockstep_spawn_shell(const char *command, int outfd) {
     sigaddset(&defaults, SIGTERM);
     sigaddset(&defaults, SIGHUP);
     sigaddset(&defaults, SIGPIPE);
-    posix_spawnattr_setsigmask(&attr, &empty);
-    posix_spawnattr_setsigdefault(&attr, &defaults);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-    char *argv[] = {"sh", "-c", (char *)command, NULL};
+    posix_spawnattr_setsigmask(attr, &empty);
+    posix_spawnattr_setsigdefault(attr, &defaults);
+    posix_spawnattr_setpgroup(attr, 0);
+    posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+}
+
+int lockstep_spawn(const char *file, char *const argv[], char *const envp[], int infd, int outfd, int errfd) {
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&actions);
+    int fds[3] = {infd, outfd, errfd};
+    for (int i = 0; i < 3; i++) {
+        if (fds[i] < 0) posix_spawn_file_actions_addopen(&actions, i, "/dev/null", i == 0 ? O_RDONLY : O_WRONLY, 0);
+        else posix_spawn_file_actions_adddup2(&actions, fds[i], i);
+    }
+    posix_spawnattr_init(&attr);
+    lockstep_child_attributes(&attr);
     pid_t pid = 0;
-    int rc = posix_spawn(&pid, "/bin/sh", &actions, &attr, argv, environ);
+    int rc = posix_spawnp(&pid, file, &actions, &attr, argv, envp);
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attr);
     return rc == 0 ? (int)pid : -rc;
 }
+
+int lockstep_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
 int lockstep_try_wait(int pid, int *status) {
     int raw = 0;

@@ -25,6 +25,8 @@ package struct ApplicationBackup {
     package var readFile: @Sendable (String) -> Data?
     package var listDirectory: @Sendable (String) -> [String]
     package var clock: @Sendable () -> Date = { Date() }
+    /// `pg_dump` and `psql`, for the postgres provider.
+    package var postgres: PostgresTools?
 
     package init(application: String, configuration: ConnectConfiguration, captureSet: CaptureSet, mode: Mode,
                  probe: any HostProbe, sqliteIntegrity: @escaping @Sendable (String) -> String,
@@ -49,9 +51,6 @@ package struct ApplicationBackup {
 
     /// Runs the backup. `request.paths` is ignored: the capture set decides.
     package func run(archiver: Archiver, request: BackupRequest) throws -> Result {
-        guard configuration.provider == .sqlite else {
-            throw LockstepError(.failure, "PostgreSQL application backups are not supported by this lockstep yet (\(configuration.providerSetting.origin)); nothing was stopped")
-        }
         var request = request
         request.paths = captureSet.entries.filter { !$0.isOptional || probe.mode(of: $0.path) != nil }.map(\.path)
         for missing in captureSet.entries where !missing.isOptional && probe.mode(of: missing.path) == nil {
@@ -64,6 +63,8 @@ package struct ApplicationBackup {
         ]
         if let config = readFile(configuration.configPath) { metadata["config_sha256"] = storageID(of: config).hex }
         if let key = readFile(configuration.encryptionKeyFile.value) { metadata["key_sha256"] = storageID(of: key).hex }
+        // PostgreSQL: everything that can be checked is checked before the service is stopped.
+        let dumps = try prepareDumps(metadata: &metadata)
 
         let integrity = { () -> String in
             let dir = configuration.sqliteDir.value
@@ -79,6 +80,8 @@ package struct ApplicationBackup {
                 throw LockstepError(.failure, "\(control.summary) is still running (\(state)); stop it first, or drop --no-stop to let lockstep stop and start it (--live takes an inconsistent snapshot)")
             }
             var times = WindowTimes()
+            var request = request
+            request.streams = dumps
             let captured = try archiver.capture(request)
             metadata["sqlite_integrity"] = integrity()
             metadata["consistent"] = running ? "false" : "true"
@@ -96,6 +99,7 @@ package struct ApplicationBackup {
             let prePass = try archiver.capture(preRequest)
             var windowRequest = request
             windowRequest.compareWith = prePass.tree
+            windowRequest.streams = dumps
             var captured: Archiver.Captured?
             var windowMetadata = metadata
             windowMetadata["pre_pass_seconds"] = String(format: "%.3f", prePass.summary.durationSeconds)
@@ -127,6 +131,38 @@ package struct ApplicationBackup {
                 throw LockstepError(.serviceNotStarted, down.message + "; " + outcome)
             }
         }
+    }
+
+    /// Where a database's dump is kept in the snapshot.
+    package static func dumpPath(_ role: PostgresDatabase.Role) -> String {
+        "\(Archiver.reservedRoot)/postgres/\(role.rawValue).pgdump"
+    }
+
+    /// With the postgres provider: proves each database reachable with its credentials and
+    /// `pg_dump` present, records the versions, and returns the dumps to stream in the window.
+    private func prepareDumps(metadata: inout [String: String]) throws -> [any StreamSource] {
+        guard configuration.provider == .postgres else { return [] }
+        guard let postgres else { throw LockstepError(.failure, "PostgreSQL tools are not available") }
+        let dumpVersion: String
+        do { dumpVersion = try postgres.dumpVersion() } catch {
+            throw LockstepError(.failure, "\(error); nothing was stopped")
+        }
+        metadata["pg_dump_version"] = dumpVersion
+        var sources = [any StreamSource]()
+        for database in captureSet.databases {
+            let connection = PostgresConnection(database)
+            let name = "\(database.role.rawValue) database \(database.redactedURL)"
+            let version: String
+            do { version = try postgres.serverVersion(connection, shownAs: name) } catch let error as LockstepError {
+                throw LockstepError(.failure, "cannot reach the \(error.message); check \(database.url.key) and its password, then run `lockstep plan`; nothing was stopped")
+            }
+            let role = database.role.rawValue
+            metadata["postgres_\(role)_url"] = database.redactedURL
+            metadata["postgres_\(role)_server_version"] = version
+            metadata["postgres_\(role)_dump"] = Self.dumpPath(database.role)
+            sources.append(postgres.dump(connection, to: Self.dumpPath(database.role), shownAs: name))
+        }
+        return sources
     }
 
     /// Counts as the administrator reads them: what changed since the parent snapshot (the

@@ -11,6 +11,8 @@ package struct ApplicationVerification {
     /// `PRAGMA integrity_check` of a database given as bytes, with its `-wal` companion if the
     /// snapshot has one (the caller writes them somewhere private).
     package var sqliteIntegrity: (_ database: Data, _ wal: Data?) throws -> String
+    /// `pg_restore --list` of a dump in the snapshot.
+    package var postgresList: ((ContentReader) throws -> ProgramResult)?
 
     package init(reader: SnapshotReader, snapshot: Snapshot, sqliteIntegrity: @escaping (Data, Data?) throws -> String) {
         self.reader = reader
@@ -80,6 +82,24 @@ package struct ApplicationVerification {
                     checked.append("SQLite \(path): integrity_check ok")
                 } else {
                     problems.append("SQLite \(path): integrity_check: \(result)")
+                }
+            }
+        }
+        if configuration.provider == .postgres {
+            for database in captureSet.databases {
+                let role = database.role.rawValue
+                let path = meta["postgres_\(role)_dump"] ?? ApplicationBackup.dumpPath(database.role)
+                guard let dump = try reader.node(at: path), dump.kind == .file else {
+                    problems.append("the \(role) database dump \(path) is not in the snapshot")
+                    continue
+                }
+                guard let postgresList else { continue }
+                let result = try postgresList(reader.reader(of: dump))
+                if result.status == 0 {
+                    let entries = result.output.split(separator: "\n").filter { !$0.hasPrefix(";") && !$0.isEmpty }.count
+                    checked.append("PostgreSQL \(role) dump: pg_restore --list reads \(entries) entries")
+                } else {
+                    problems.append("PostgreSQL \(role) dump \(path): pg_restore --list failed: \(result.lastLine)")
                 }
             }
         }

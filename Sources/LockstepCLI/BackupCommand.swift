@@ -158,11 +158,12 @@ extension BackupCommand {
             window.pendingSignal = { trap.pending }
             mode = .stopWindow(window)
         }
-        let backup = ApplicationBackup(
+        var backup = ApplicationBackup(
             application: application.app, configuration: configuration, captureSet: captureSet, mode: mode,
             probe: LocalHostProbe(), sqliteIntegrity: { SQLiteCheck.integrity(of: $0) },
             readFile: { FileManager.default.contents(atPath: $0) },
             listDirectory: { (try? FileManager.default.contentsOfDirectory(atPath: $0)) ?? [] })
+        backup.postgres = PostgresTools(launcher: SpawnLauncher())
         return try backup.run(archiver: archiver, request: request)
     }
 }

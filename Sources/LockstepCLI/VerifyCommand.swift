@@ -26,9 +26,11 @@ struct VerifyCommand: ParsableCommand {
         try execute {
             let repository = try global.openRepository()
             let (found, root) = try repository.indexedSnapshot(snapshot)
-            let verification = ApplicationVerification(
+            var verification = ApplicationVerification(
                 reader: SnapshotReader(repository: repository, root: root), snapshot: found.snapshot,
                 sqliteIntegrity: { database, wal in try Self.integrity(of: database, wal: wal) })
+            let postgres = PostgresTools(launcher: SpawnLauncher())
+            verification.postgresList = { dump in try postgres.list(input: { try dump.read(into: $0) }) }
             let (checked, problems) = try verification.run()
             if global.json {
                 try Console.json(Output(snapshotID: found.id.hex, checked: checked, problems: problems, ok: problems.isEmpty))

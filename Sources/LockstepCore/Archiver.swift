@@ -18,6 +18,9 @@ package struct BackupRequest: Sendable {
     package var program: String
     /// Polled while capturing: when it returns a reason (a signal), the capture stops and throws.
     package var interruption: @Sendable () -> String? = { nil }
+    /// Files made while read (database dumps), stored under `Archiver.reservedRoot`; a failing
+    /// one fails the capture.
+    package var streams: [any StreamSource] = []
 
     package init(paths: [String], host: String, program: String) {
         self.paths = paths
@@ -61,6 +64,7 @@ package final class Archiver: Sendable {
         var node: Node
         var isNew: Bool
         var isPrePass: Bool
+        var stream: (any StreamSource)? = nil
     }
 
     private enum FileOutcome: Sendable {
@@ -130,6 +134,11 @@ package final class Archiver: Sendable {
     package func capture(_ request: BackupRequest) throws -> Captured {
         let started = clock()
         let roots = try Self.normalize(request.paths)
+        if !request.streams.isEmpty, let clash = roots.first(where: {
+            $0 == Array(Self.reservedRoot.utf8) || $0.starts(with: Array((Self.reservedRoot + "/").utf8)) || $0 == [UInt8(ascii: "/")]
+        }) {
+            throw LockstepError(.usage, "\(clash.pathString) cannot be backed up with a database dump: lockstep keeps dumps under \(Self.reservedRoot) in the snapshot")
+        }
         let parentRoot = try (request.compareWith ?? request.parent.flatMap { $0.snapshot.treeID }).map { try repository.loadTree($0) }
 
         let queue = JobQueue<FileJob>()
@@ -144,6 +153,7 @@ package final class Archiver: Sendable {
         let walker = Thread { [self] in
             do {
                 try self.buildVirtualRoot(roots, into: rootDir, parent: parentRoot, queue: queue, interruption: interruption)
+                try self.addStreams(request.streams, into: rootDir, queue: queue, time: started)
             } catch {
                 fatal.withLock { if $0 == nil { $0 = error } }
             }
@@ -164,7 +174,8 @@ package final class Archiver: Sendable {
                     continue
                 }
                 do {
-                    let outcome = try self.readFile(job, buffer: buffer)
+                    let outcome = try job.stream.map { try self.readStream(job, $0, buffer: buffer, interruption: interruption) }
+                        ?? self.readFile(job, buffer: buffer)
                     outcomes.withLock { $0.append((job, outcome)) }
                 } catch {
                     fatal.withLock { if $0 == nil { $0 = error } }
@@ -199,6 +210,82 @@ package final class Archiver: Sendable {
 
     private static func interrupted(_ reason: String) -> LockstepError {
         LockstepError(.failure, "interrupted by \(reason); nothing was committed")
+    }
+
+    // MARK: - Streams
+
+    /// The snapshot directory holding stream files (database dumps); it names no host path.
+    package static let reservedRoot = "/.lockstep"
+
+    /// Adds each stream's file, and the directories leading to it, to the root, and queues it.
+    private func addStreams(_ streams: [any StreamSource], into root: PendingDir, queue: JobQueue<FileJob>, time: Date) throws {
+        let stamp = Timestamp(seconds: Int64(time.timeIntervalSince1970.rounded(.down)), nanoseconds: 0)
+        for stream in streams {
+            let parts = stream.path.split(separator: "/").map { Array($0.utf8) }
+            guard stream.path.hasPrefix(Self.reservedRoot + "/"), parts.count >= 2 else {
+                throw LockstepError(.usage, "stream path \(stream.path) is not under \(Self.reservedRoot)")
+            }
+            var dir = root
+            var path = [UInt8]()
+            for name in parts.dropLast() {
+                path = (path.isEmpty ? [UInt8(ascii: "/")] : path).appendingPathComponent(name)
+                if let existing = dir.subdirs.first(where: { dir.nodes[$0.index].name == name }) {
+                    dir = existing.dir
+                    continue
+                }
+                var node = Node(name: name, kind: .directory)
+                node.mode = 0o700
+                node.user = fs.userName(0)
+                node.group = fs.groupName(0)
+                node.mtime = stamp
+                let child = PendingDir()
+                dir.subdirs.append((dir.nodes.count, child))
+                dir.nodes.append(node)
+                dir = child
+            }
+            var node = Node(name: parts.last!, kind: .file)
+            node.mode = 0o600
+            node.user = fs.userName(0)
+            node.group = fs.groupName(0)
+            node.mtime = stamp
+            let index = dir.nodes.count
+            dir.nodes.append(node)
+            queue.push(FileJob(dir: dir, index: index, path: Array(stream.path.utf8), node: node, isNew: true,
+                               isPrePass: false, stream: stream))
+        }
+    }
+
+    /// Stores a stream like a file read to its end, then requires its producer to have succeeded.
+    private func readStream(_ job: FileJob, _ source: any StreamSource, buffer: UnsafeMutableRawBufferPointer,
+                            interruption: @escaping @Sendable () -> String?) throws -> FileOutcome {
+        let stream = try source.open()
+        var finished = false
+        defer { if !finished { stream.cancel() } }
+        let file = StreamFile(stream, interruption: interruption)
+        let captured = try read(file, size: Int64.max, allocated: Int64.max, buffer: buffer)
+        try stream.finish()
+        finished = true
+        var node = job.node
+        node.content = captured.content
+        node.size = UInt64(captured.bytesRead)
+        return .stored(node, bytesRead: captured.bytesRead, bytesAdded: captured.bytesAdded, stored: captured.stored, blobs: captured.blobs)
+    }
+
+    /// A stream seen as a file read front to back (offsets are ignored: reads are sequential).
+    private final class StreamFile: SourceFile {
+        let stream: any ByteStream
+        let interruption: @Sendable () -> String?
+        init(_ stream: any ByteStream, interruption: @escaping @Sendable () -> String?) {
+            self.stream = stream
+            self.interruption = interruption
+        }
+        func status() throws -> FileStatus { throw LockstepError(.failure, "a stream has no status") }
+        func dataRegions(size: Int64) throws -> [Range<Int64>] { [0..<size] }
+        func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws -> Int {
+            if let reason = interruption() { throw Archiver.interrupted(reason) }
+            return try stream.read(into: buffer)
+        }
+        func close() {}
     }
 
     // MARK: - Paths

@@ -41,4 +41,41 @@ package struct SnapshotReader: Sendable {
         }
         return data
     }
+
+    /// A file's content as a stream of pieces, one blob in memory at a time (for feeding a
+    /// database dump to `pg_restore`).
+    package func reader(of node: Node) -> ContentReader {
+        ContentReader(repository: repository, pieces: node.content)
+    }
+}
+
+/// Reads a file's content from the repository front to back.
+package final class ContentReader {
+    private let repository: Repository
+    private let pieces: [ContentPiece]
+    private var next = 0
+    private var current = Data()
+    private var offset = 0
+
+    init(repository: Repository, pieces: [ContentPiece]) {
+        self.repository = repository
+        self.pieces = pieces
+    }
+
+    /// Up to `buffer.count` bytes; 0 at the end.
+    package func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        while offset == current.count {
+            guard next < pieces.count else { return 0 }
+            switch pieces[next] {
+            case .blob(let id, _): current = try repository.loadBlob(id)
+            case .hole(let length): current = Data(count: length)
+            }
+            next += 1
+            offset = 0
+        }
+        let n = min(buffer.count, current.count - offset)
+        current.withUnsafeBytes { buffer.baseAddress!.copyMemory(from: $0.baseAddress! + offset, byteCount: n) }
+        offset += n
+        return n
+    }
 }

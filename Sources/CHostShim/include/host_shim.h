@@ -28,6 +28,12 @@ int lockstep_pending_signal(void);
    process group, with an empty signal mask and default dispositions for INT, TERM, HUP and PIPE
    whatever lockstep's own threads block or ignore. Returns the pid, or -errno. */
 int lockstep_spawn_shell(const char *command, int outfd);
+/* Starts `file` (searched in PATH) with argv and envp (NULL-terminated), stdin/stdout/stderr from
+   the given fds (-1: /dev/null), in a new process group, with the same signal settings as
+   lockstep_spawn_shell. Returns the pid, or -errno. */
+int lockstep_spawn(const char *file, char *const argv[], char *const envp[], int infd, int outfd, int errfd);
+/* pipe2(fds, O_CLOEXEC). */
+int lockstep_pipe_cloexec(int fds[2]);
 /* waitpid(pid, WNOHANG): 1 and the exit status (128+signal if killed) when it ended, 0 if it
    still runs, -1 on error. */
 int lockstep_try_wait(int pid, int *status);

@@ -1,0 +1,129 @@
+import Foundation
+import Testing
+
+/// Application backups with `Database.Provider = postgres`, against the real PostgreSQL 15 server.
+@Suite("Application backups: PostgreSQL")
+struct PostgresBackupTests {
+    private func configure(_ app: FakeInstallation, url: String, extra: String = "") throws {
+        try write(app.config, "[Server]\nDataDir = \(app.data)\n[Database]\nProvider = postgres\n[Postgres]\nURL = \"\(url)\"\n\(extra)")
+    }
+
+    private func snapshots(_ tool: Lockstep) throws -> [[String: Any]] {
+        let list = try tool.run(["snapshots", "--json"])
+        return try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
+    }
+
+    @Test("pg_dump streams into the snapshot inside the window; versions recorded; the dump restores; no password on a command line")
+    func dumpInWindow() throws {
+        let pg = try TestPostgres.shared()
+        let db = try pg.makeDatabase("connect")
+        defer { pg.drop([db.name, db.name + "_copy"], roles: [db.user]) }
+        try pg.psql("CREATE TABLE bundles(id serial PRIMARY KEY, path text NOT NULL);"
+                    + "INSERT INTO bundles(path) SELECT 'apps/' || g FROM generate_series(1, 5000) g;"
+                    + "ALTER TABLE bundles OWNER TO \(db.user);", database: db.name)
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let tool = try scratch.repository()
+        let app = try FakeInstallation(in: scratch)
+        try configure(app, url: pg.url(database: db.name, user: db.user, password: db.password))
+        // pg_dump and psql wrappers first in PATH record their arguments and environment.
+        let bin = "\(scratch.path)/bin"
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        for program in ["pg_dump", "psql"] {
+            try write("\(bin)/\(program)", "#!/bin/sh\necho \"$@\" >> '\(scratch.path)/argv.log'\nenv >> '\(scratch.path)/env.log'\nexec /usr/bin/\(program) \"$@\"\n")
+            chmod("\(bin)/\(program)", 0o755)
+        }
+        let path = "\(bin):" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+        let r = try tool.run(["backup", "--json"] + app.options(), environment: ["PATH": path])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(app.calls == ["stop", "start"])
+        let argv = try String(contentsOfFile: "\(scratch.path)/argv.log", encoding: .utf8)
+        #expect(argv.contains("--format=custom"))
+        #expect(!argv.contains(db.password) && !argv.contains("p%3A%40%2Fw"), "a password reached a command line: \(argv)")
+        #expect(!(try String(contentsOfFile: "\(scratch.path)/env.log", encoding: .utf8)).contains(db.password))
+        #expect(!r.stdout.contains(db.password) && !r.stderr.contains(db.password))
+
+        let snap = try #require(try snapshots(tool).first)
+        let meta = try #require(snap["metadata"] as? [String: String])
+        #expect(meta["provider"] == "postgres")
+        #expect(meta["consistent"] == "true")
+        #expect(meta["pg_dump_version"]?.contains("15.") == true)
+        #expect(meta["postgres_main_server_version"]?.hasPrefix("15.") == true)
+        #expect(meta["postgres_main_url"]?.contains("****") == true)
+        #expect(meta["postgres_main_dump"] == "/.lockstep/postgres/main.pgdump")
+        let listing = try tool.run(["snapshots", "--json"])
+        #expect(!listing.stdout.contains(db.password))
+        let verify = try tool.run(["verify", "latest"])
+        #expect(verify.status == 0, "\(verify.stderr)")
+        #expect(verify.stdout.contains("PostgreSQL main dump: pg_restore --list reads"), "\(verify.stdout)")
+
+        // The dump is a file of the snapshot: restore it and load it into a new database.
+        let out = "\(scratch.path)/out"
+        #expect(try tool.run(["restore", "latest", "--target", out]).status == 0)
+        try pg.psql("CREATE DATABASE \(db.name)_copy;")
+        try sh("PGPASSWORD='\(pg.password)' pg_restore -h 127.0.0.1 -p \(pg.port) -U postgres --no-owner -d \(db.name)_copy '\(out)/.lockstep/postgres/main.pgdump'")
+        #expect(try pg.psql("SELECT count(*) FROM bundles", database: db.name + "_copy") == "5000\n")
+    }
+
+    @Test("a wrong database password is refused before the service is stopped, without printing it")
+    func wrongPassword() throws {
+        let pg = try TestPostgres.shared()
+        let db = try pg.makeDatabase("connect")
+        defer { pg.drop([db.name], roles: [db.user]) }
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let tool = try scratch.repository()
+        let app = try FakeInstallation(in: scratch)
+        try configure(app, url: pg.url(database: db.name, user: db.user, password: "x"),
+                      extra: "Password = not-the-password-42\n")
+        let r = try tool.run(["backup"] + app.options())
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("nothing was stopped"), "\(r.stderr)")
+        #expect(!r.stderr.contains("not-the-password-42"))
+        #expect(app.calls.isEmpty)
+        #expect(try snapshots(tool).isEmpty)
+    }
+
+    @Test("a pg_dump that fails inside the window commits nothing and the service runs again")
+    func failingDump() throws {
+        let pg = try TestPostgres.shared()
+        let db = try pg.makeDatabase("connect")
+        defer { pg.drop([db.name], roles: [db.user]) }
+        // The role can connect (the preflight passes) but cannot read this table: pg_dump fails.
+        try pg.psql("CREATE TABLE secrets(x int); REVOKE ALL ON secrets FROM PUBLIC;", database: db.name)
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let tool = try scratch.repository()
+        let app = try FakeInstallation(in: scratch)
+        try configure(app, url: pg.url(database: db.name, user: db.user, password: db.password))
+        let r = try tool.run(["backup"] + app.options())
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("pg_dump") && r.stderr.contains("nothing was committed"), "\(r.stderr)")
+        #expect(app.calls == ["stop", "start"])
+        #expect(app.isRunning)
+        #expect(try snapshots(tool).isEmpty)
+        #expect(try tool.run(["check"]).status == 0)
+    }
+
+    @Test("verify runs pg_restore --list on the dump in the snapshot and reports one that is not a dump")
+    func verifyFindsBadDump() throws {
+        let pg = try TestPostgres.shared()
+        let db = try pg.makeDatabase("connect")
+        defer { pg.drop([db.name], roles: [db.user]) }
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let tool = try scratch.repository()
+        let app = try FakeInstallation(in: scratch)
+        try configure(app, url: pg.url(database: db.name, user: db.user, password: db.password))
+        // A pg_dump that succeeds without writing a dump: the backup cannot tell, verify can.
+        let bin = "\(scratch.path)/bin"
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        try write("\(bin)/pg_dump", "#!/bin/sh\ncase \"$1\" in --version) exec /usr/bin/pg_dump --version;; esac\necho 'not a dump'\n")
+        chmod("\(bin)/pg_dump", 0o755)
+        let path = "\(bin):" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+        #expect(try tool.run(["backup"] + app.options(), environment: ["PATH": path]).status == 0)
+        let verify = try tool.run(["verify", "latest"])
+        #expect(verify.status == 1)
+        #expect(verify.stderr.contains("pg_restore --list failed"), "\(verify.stderr)")
+    }
+}
