@@ -66,11 +66,15 @@ package struct ApplicationPlan: Sendable, Encodable {
         if configuration.provider == .sqlite, let fs = probe.networkFileSystem(at: configuration.sqliteDir.value) {
             warnings.append("the SQLite directory \(configuration.sqliteDir.value) is on a network file system (\(fs)); SQLite must live on local disk")
         }
-        for setting in configuration.pythonExecutables + configuration.quartoExecutables + configuration.rExecutables
-        where !probe.isExecutable(setting.value) {
-            warnings.append("\(setting.key) names \(setting.value), which is not an executable on this host (\(setting.origin))")
-        }
+        warnings += Self.missingExecutables(configuration, probe: probe)
         self.warnings = warnings
+    }
+
+    /// One line per executable the configuration names (Python, Quarto, R) that this host lacks.
+    package static func missingExecutables(_ configuration: ConnectConfiguration, probe: any HostProbe) -> [String] {
+        (configuration.pythonExecutables + configuration.quartoExecutables + configuration.rExecutables)
+            .filter { !probe.isExecutable($0.value) }
+            .map { "\($0.key) names \($0.value), which is not an executable on this host (\($0.origin))" }
     }
 
     /// The plan as text for a terminal.

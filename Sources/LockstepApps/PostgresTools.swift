@@ -84,11 +84,14 @@ package struct PostgresTools: Sendable {
         try launcher.feed("pg_restore", ["--list"], environment: [:], input: input, captureOutput: true)
     }
 
-    /// Restores a dump read from `input` into the (existing, empty) database of `connection`.
-    package func restore(into connection: PostgresConnection, input: (UnsafeMutableRawBufferPointer) throws -> Int) throws -> ProgramResult {
+    /// Restores a dump read from `input` into the database of `connection`, in one transaction
+    /// (a failure leaves the database as it was); objects belong to the connecting role. `clean`
+    /// drops the objects the dump holds first (a restore over the current database).
+    package func restore(into connection: PostgresConnection, clean: Bool,
+                         input: (UnsafeMutableRawBufferPointer) throws -> Int) throws -> ProgramResult {
         let secret = try PasswordFile(connection.password)
-        return try launcher.feed("pg_restore", ["--no-password", "--exit-on-error", "--no-owner", "--single-transaction",
-                                                "--dbname=\(connection.target)"],
+        return try launcher.feed("pg_restore", ["--no-password", "--exit-on-error", "--no-owner", "--single-transaction"]
+                                    + (clean ? ["--clean", "--if-exists"] : []) + ["--dbname=\(connection.target)"],
                                  environment: secret.environment, input: input, captureOutput: false)
     }
 }

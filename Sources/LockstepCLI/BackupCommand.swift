@@ -139,23 +139,17 @@ extension BackupCommand {
         let environment = ProcessInfo.processInfo.environment
         let configuration = try application.configuration(environment: environment)
         let captureSet = try CaptureSet(configuration: configuration)
-        let plan = try application.servicePlan()
-        let control = ShellServiceControl(stop: plan.stop, start: plan.start, status: plan.status, summary: plan.summary,
-                                          commandTimeout: serviceTimeout)
         let trap = SignalTrap()
         trap.install()
         var request = request
         request.interruption = { trap.pending }
+        let (control, stopWindow) = try application.stopWindow(timeout: serviceTimeout, trap: trap)
         let mode: ApplicationBackup.Mode
         if noStop {
             mode = .alreadyStopped(control, live: live)
         } else {
-            var window = StopWindow(control: control)
-            window.stopTimeout = serviceTimeout
-            window.startTimeout = serviceTimeout
+            var window = stopWindow
             window.leaveStopped = leaveStopped
-            window.pollInterval = 0.2
-            window.pendingSignal = { trap.pending }
             mode = .stopWindow(window)
         }
         var backup = ApplicationBackup(

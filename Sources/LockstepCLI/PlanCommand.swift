@@ -33,6 +33,20 @@ struct ApplicationOptions: ParsableArguments {
         return .commands(stop: stopCommand, start: startCommand, status: statusCommand)
     }
 
+    /// The service's stop window: the plan's commands, each bounded by `timeout`, as are the
+    /// waits for stopped and running; a signal caught by `trap` ends the window early.
+    func stopWindow(timeout: Double, trap: SignalTrap) throws -> (control: ShellServiceControl, window: StopWindow) {
+        let plan = try servicePlan()
+        let control = ShellServiceControl(stop: plan.stop, start: plan.start, status: plan.status, summary: plan.summary,
+                                          commandTimeout: timeout)
+        var window = StopWindow(control: control)
+        window.stopTimeout = timeout
+        window.startTimeout = timeout
+        window.pollInterval = 0.2
+        window.pendingSignal = { trap.pending }
+        return (control, window)
+    }
+
     func configuration(environment: [String: String]) throws -> ConnectConfiguration {
         guard app == "connect" else {
             throw LockstepError(.usage, "application \"\(app)\" is not supported yet; use --app connect")

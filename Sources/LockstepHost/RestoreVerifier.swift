@@ -29,13 +29,20 @@ package struct RestoreVerifier {
             guard Restorer.isSafeName(node.name), includes.visits(childComponents, kind: node.kind) else { continue }
             let path = childComponents.reduce(target) { $0.appendingPathComponent($1) }
             let shown = "/" + childComponents.map(\.pathString).joined(separator: "/")
+            if options.verifyIncludedOnly, !includes.decide(childComponents).selected {
+                // Only leads to an included path: its own metadata was not restored (in place).
+                if node.kind == .directory, let sub = node.subtree {
+                    try compare(sub, target: target, components: childComponents, includes: includes, options: options, problems: &problems)
+                }
+                continue
+            }
             guard let status = try? fs.status(path) else {
                 problems.append("\(shown): missing")
                 continue
             }
             if status.type.nodeKind != node.kind { problems.append("\(shown): is \(status.type), expected \(node.kind)"); continue }
             if status.mode != node.mode { problems.append("\(shown): mode \(String(status.mode, radix: 8)), expected \(String(node.mode, radix: 8))") }
-            let (uid, gid) = owners.owner(of: node, numeric: options.numericOwner)
+            let (uid, gid) = owners.owner(of: node, options: options)
             if status.uid != uid || status.gid != gid { problems.append("\(shown): owner \(status.uid):\(status.gid), expected \(uid):\(gid)") }
             if status.mtime != node.mtime { problems.append("\(shown): modification time differs") }
             if node.kind == .symlink, (try? fs.readLink(path)) != node.linkTarget { problems.append("\(shown): symlink target differs") }

@@ -12,7 +12,13 @@ package struct RestoreOptions: Sendable {
     /// Snapshot paths (as `ls` shows them) to restore; empty: everything.
     package var include: [String] = []
     package var numericOwner = false
+    /// Snapshot user/group name → name on this host (`--map-user`, `--map-group`).
+    package var userMap: [String: String] = [:]
+    package var groupMap: [String: String] = [:]
     package var overwrite = false
+    /// Verification only: directories that merely lead to an included path are not compared
+    /// (an in-place restore leaves them as they are).
+    package var verifyIncludedOnly = false
     package var workers = max(ProcessInfo.processInfo.activeProcessorCount, 1)
 
     package init(target: String) { self.target = target }
@@ -375,7 +381,7 @@ package final class Restorer: Sendable {
     }
 
     private func owner(_ node: Node, _ options: RestoreOptions) -> (uid: uid_t, gid: gid_t) {
-        owners.owner(of: node, numeric: options.numericOwner)
+        owners.owner(of: node, options: options)
     }
 
     private func times(_ node: Node) -> [timespec] {
@@ -432,11 +438,14 @@ final class DirectoryHandle: Sendable {
 
 /// Maps user and group names to this host's ids (cached); nil when the name does not exist here.
 final class OwnerMap: Sendable {
-    /// The owner a restore gives `node` on this host: by name when the name exists here, else
-    /// (or with `numeric`) by number.
-    func owner(of node: Node, numeric: Bool) -> (uid: uid_t, gid: gid_t) {
-        if numeric { return (node.uid, node.gid) }
-        return (uid(name: node.user) ?? node.uid, gid(name: node.group) ?? node.gid)
+    /// The owner a restore gives `node` on this host: a mapped name first, then by name when the
+    /// name exists here, else (or with `numericOwner`) by number.
+    func owner(of node: Node, options: RestoreOptions) -> (uid: uid_t, gid: gid_t) {
+        let mappedUser = (options.userMap[node.user] ?? options.userMap[String(node.uid)]).flatMap { uid(name: $0) ?? uid_t($0) }
+        let mappedGroup = (options.groupMap[node.group] ?? options.groupMap[String(node.gid)]).flatMap { gid(name: $0) ?? gid_t($0) }
+        let numeric = options.numericOwner
+        return (mappedUser ?? (numeric ? node.uid : uid(name: node.user) ?? node.uid),
+                mappedGroup ?? (numeric ? node.gid : gid(name: node.group) ?? node.gid))
     }
 
     private let users = Mutex<[String: uid_t?]>([:])

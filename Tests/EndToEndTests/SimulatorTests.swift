@@ -13,6 +13,22 @@ struct Simulator {
 
     func command(_ verb: String, _ extra: String = "") -> String { "python3 '\(Self.script)' \(verb) --data '\(data)' \(extra)" }
 
+    /// A simulator initialised under `scratch`, with a Connect configuration naming it, started.
+    static func running(in scratch: Scratch) throws -> (sim: Simulator, config: String) {
+        let sim = Simulator(data: "\(scratch.path)/data")
+        try sh(sim.command("init"))
+        let config = "\(scratch.path)/rstudio-connect.gcfg"
+        try write(config, "[Server]\nDataDir = \(sim.data)\n[Database]\nProvider = sqlite\n")
+        try sh(sim.command("start", "--interval-ms 5"))
+        return (sim, config)
+    }
+
+    /// lockstep's service options driving this simulator.
+    var serviceOptions: [String] {
+        ["--stop-command", command("stop"), "--start-command", command("start", "--interval-ms 5"),
+         "--status-command", command("status"), "--service-timeout", "30"]
+    }
+
     /// Kills the daemon by the pid it wrote, whatever state the test left it in.
     func kill() {
         if let pid = try? String(contentsOfFile: "\(data)/simulator.pid", encoding: .utf8),
@@ -29,14 +45,9 @@ struct SimulatorTests {
         let scratch = try Scratch()
         defer { scratch.remove() }
         let tool = try scratch.repository()
-        let sim = Simulator(data: "\(scratch.path)/data")
-        try sh(sim.command("init"))
+        let (sim, config) = try Simulator.running(in: scratch)
         defer { sim.kill() }
-        let config = "\(scratch.path)/rstudio-connect.gcfg"
-        try write(config, "[Server]\nDataDir = \(sim.data)\n[Database]\nProvider = sqlite\n")
-        try sh(sim.command("start", "--interval-ms 5"))
-        let options = ["--app-config", config, "--stop-command", sim.command("stop"), "--start-command", sim.command("start", "--interval-ms 5"),
-                       "--status-command", sim.command("status"), "--service-timeout", "30"]
+        let options = ["--app-config", config] + sim.serviceOptions
         var ids = [String]()
         for round in 0..<3 {
             usleep(300_000)  // let it write between backups

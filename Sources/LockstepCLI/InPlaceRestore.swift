@@ -1,0 +1,437 @@
+import Foundation
+import LockstepApps
+import LockstepCore
+import LockstepHost
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `restore SNAPSHOT --in-place`: the documented restore procedure for an application snapshot.
+///
+/// Everything slow happens while the service still runs, into places it never reads: each
+/// captured path is restored into a staging directory beside it (same file system), each
+/// PostgreSQL dump into a new database. Then, in the stop window: a safety snapshot of the
+/// current state, the switch (rename the current path aside, the staged one into place; rename
+/// the databases), a verification of the result against the snapshot, and the start. A failure
+/// before the switch changes nothing; a failure during it or in the verification puts the old
+/// paths and databases back. The service is started again on every path out of the window.
+struct InPlaceRestore {
+    struct Options {
+        var force = false
+        var safetySnapshot = true
+        var clean = false
+        var numericOwner = false
+        var userMap: [String: String] = [:]
+        var groupMap: [String: String] = [:]
+        var workers: Int?
+    }
+
+    struct Summary: Encodable {
+        var snapshotID: String
+        var safetySnapshotID: String?
+        var paths: [String]
+        var databases: [String]
+        var keptDatabases: [String]
+        var files: Int
+        var bytes: Int64
+        var downtimeSeconds: Double?
+        var forcedProblems: [String]
+
+        enum CodingKeys: String, CodingKey {
+            case snapshotID = "snapshot_id", safetySnapshotID = "safety_snapshot_id", paths, databases
+            case keptDatabases = "kept_databases", files, bytes, downtimeSeconds = "downtime_seconds"
+            case forcedProblems = "forced_problems"
+        }
+    }
+
+    var repository: Repository
+    var found: StoredSnapshot
+    var root: BlobID
+    var options: Options
+    var window: StopWindow
+    var postgres: PostgresTools
+    var host: String
+    var interruption: @Sendable () -> String?
+    /// Progress lines for the administrator (not printed with --json/--quiet).
+    var say: (String) -> Void
+
+    private var id8: String { found.id.short }
+    private var reader: SnapshotReader { SnapshotReader(repository: repository, root: root) }
+
+    // MARK: - The whole procedure
+
+    func run() throws -> Summary {
+        let meta = found.snapshot.metadata
+        guard let application = meta["application"], let configPath = meta["config_path"] else {
+            throw LockstepError(.usage, "snapshot \(id8) is not an application snapshot (it was taken with paths); restore it with --target DIR")
+        }
+        var forced = [String]()
+        if meta["consistent"] != "true" {
+            let why = "snapshot \(id8) was taken while \(application) ran (\(meta["inconsistent_reason"] ?? "not marked consistent"))"
+            guard options.force else { throw LockstepError(.failure, "\(why); an in-place restore refuses it (pass --force to restore it anyway)") }
+            forced.append(why)
+        }
+        let configuration = try snapshotConfiguration(configPath)
+        let captureSet = try CaptureSet(configuration: configuration)
+        let roots = found.snapshot.paths.filter { $0 != Archiver.reservedRoot && !$0.hasPrefix(Archiver.reservedRoot + "/") }
+        let databases = try captureSet.databases.map { try DatabaseRestore(database: $0, snapshot: found, reader: reader, id8: id8) }
+
+        // 1. Preflight: nothing has changed yet.
+        let problems = try preflight(roots: roots, configuration: configuration, databases: databases)
+        if !problems.isEmpty {
+            guard options.force else {
+                throw LockstepError(.failure, "the restore of \(id8) was refused before anything changed: " + problems.joined(separator: "; ")
+                                    + " (fix these, or pass --force)")
+            }
+            forced += problems
+        }
+
+        // 2. Stage while the service runs.
+        var staged = [StagedPath]()
+        var createdDatabases = [DatabaseRestore]()
+        var committed = false
+        defer {
+            if !committed {
+                for s in staged { s.discardStaging() }
+                for d in createdDatabases { d.dropNew(postgres) }
+            }
+        }
+        var files = 0, bytes: Int64 = 0
+        for path in roots {
+            let s = try StagedPath(path: path, id8: id8)
+            staged.append(s)
+            let summary = try stage(s)
+            files += summary.files
+            bytes += summary.bytes
+        }
+        say("staged \(roots.count) path(s): \(files) files, \(Console.bytes(bytes))")
+        if !options.clean {
+            for d in databases {
+                try d.createAndLoad(postgres, reader: reader)
+                createdDatabases.append(d)
+                say("restored the \(d.role) database into \(d.newName) (the current one is untouched)")
+            }
+        }
+        if let reason = interruption() { throw LockstepError(.failure, "interrupted by \(reason) before the service was stopped; nothing was changed") }
+
+        // 3. The window: safety snapshot, switch, verify; the service starts again whatever happens.
+        var safetyID: String?
+        var kept = [String]()
+        let outcome: StopWindow.Result
+        do {
+          outcome = try window.run {
+            if options.safetySnapshot {
+                safetyID = try takeSafetySnapshot(application: application, configuration: configuration, captureSet: captureSet)
+                say("safety snapshot \(safetyID!.prefix(8)) holds the state before this restore (restore it to undo)")
+            }
+            var switched = [StagedPath]()
+            var renamed = [DatabaseRestore]()
+            do {
+                for s in staged {
+                    try s.switchIn()
+                    switched.append(s)
+                }
+                for d in databases {
+                    if options.clean {
+                        try d.restoreClean(postgres, reader: reader)
+                    } else {
+                        try d.switchIn(postgres)
+                        renamed.append(d)
+                    }
+                }
+                var verifyOptions = restoreOptions(target: "/", include: roots)
+                verifyOptions.verifyIncludedOnly = true
+                let differences = try RestoreVerifier(repository: repository).run(tree: root, options: verifyOptions)
+                if !differences.isEmpty {
+                    throw LockstepError(.failure, "the restored paths differ from the snapshot: " + differences.prefix(5).joined(separator: "; "))
+                }
+            } catch {
+                for d in renamed.reversed() { d.switchBack(postgres) }
+                for s in switched.reversed() { s.switchBack() }
+                let undo = safetyID.map { "; safety snapshot \($0.prefix(8)) holds it too" } ?? ""
+                throw LockstepError(.failure, "\(error); the previous paths and databases were put back\(undo)")
+            }
+            committed = true
+            kept = renamed.map(\.oldName)
+          }
+        } catch let down as LockstepError where down.code == .serviceNotStarted && committed {
+            throw LockstepError(.serviceNotStarted, "snapshot \(id8) was restored in place"
+                                + (safetyID.map { " (safety snapshot \($0.prefix(8)))" } ?? "") + ", but " + down.message)
+        }
+        for s in staged { s.discardOld() }
+        return Summary(snapshotID: found.id.hex, safetySnapshotID: safetyID, paths: roots,
+                       databases: databases.map(\.name), keptDatabases: kept, files: files, bytes: bytes,
+                       downtimeSeconds: outcome.times.downtime, forcedProblems: forced)
+    }
+
+    // MARK: - Configuration and preflight
+
+    private func snapshotConfiguration(_ path: String) throws -> ConnectConfiguration {
+        guard let node = try reader.node(at: path), node.kind == .file else {
+            throw LockstepError(.damaged, "the configuration \(path) is not in snapshot \(id8)")
+        }
+        let text = String(decoding: try reader.contents(of: node), as: UTF8.self)
+        // Environment overrides (CONNECT_POSTGRES_PASSWORD…) of this host apply, as they will for the service.
+        return try ConnectConfiguration(document: try GcfgParser.parse(text, path: path), environment: ProcessInfo.processInfo.environment)
+    }
+
+    private func preflight(roots: [String], configuration: ConnectConfiguration, databases: [DatabaseRestore]) throws -> [String] {
+        var problems = [String]()
+        var usage = SnapshotUsage()
+        var needed = [UInt64: (path: String, bytes: Int64)]()
+        for path in roots {
+            guard let node = try reader.node(at: path) else {
+                problems.append("\(path) is listed in the snapshot but has no entry")
+                continue
+            }
+            let before = usage.bytes
+            try usage.add(node, repository: repository)
+            let parent = existingAncestor(of: path)
+            var st = stat()
+            if stat(parent, &st) == 0 {
+                let device = UInt64(st.st_dev)
+                needed[device] = (needed[device]?.path ?? parent, (needed[device]?.bytes ?? 0) + usage.bytes - before)
+            }
+        }
+        for (user, uid) in usage.users.sorted(by: { $0.key < $1.key }) where !user.isEmpty {
+            if options.userMap[user] == nil && options.userMap[String(uid)] == nil && getpwnam(user) == nil && !options.numericOwner {
+                problems.append("user \(user) (uid \(uid)) owns files in the snapshot but does not exist here (create it, or pass --map-user \(user)=NAME)")
+            }
+        }
+        for (group, gid) in usage.groups.sorted(by: { $0.key < $1.key }) where !group.isEmpty {
+            if options.groupMap[group] == nil && options.groupMap[String(gid)] == nil && getgrnam(group) == nil && !options.numericOwner {
+                problems.append("group \(group) (gid \(gid)) owns files in the snapshot but does not exist here (create it, or pass --map-group \(group)=NAME)")
+            }
+        }
+        for (_, need) in needed {
+            var fs = statvfs()
+            if statvfs(need.path, &fs) == 0 {
+                let free = Int64(fs.f_bavail) * Int64(fs.f_frsize)
+                let margin: Int64 = 64 << 20
+                if free < need.bytes + margin {
+                    problems.append("not enough free space on the file system of \(need.path): the staged copy needs \(Console.bytes(need.bytes + margin)), \(Console.bytes(free)) is free")
+                }
+            }
+        }
+        problems += ApplicationPlan.missingExecutables(configuration, probe: LocalHostProbe())
+        if !databases.isEmpty {
+            do { _ = try postgres.launcher.run("pg_restore", ["--version"], environment: [:], timeout: 30) } catch {
+                problems.append("\(error)")
+            }
+        }
+        for d in databases {
+            do {
+                try d.preflight(postgres, clean: options.clean)
+            } catch {
+                problems.append("\(error)")
+            }
+        }
+        return problems
+    }
+
+    private func existingAncestor(of path: String) -> String {
+        var current = (path as NSString).deletingLastPathComponent
+        while !FileManager.default.fileExists(atPath: current) && current != "/" {
+            current = (current as NSString).deletingLastPathComponent
+        }
+        return current
+    }
+
+    // MARK: - Files
+
+    private func restoreOptions(target: String, include: [String]) -> RestoreOptions {
+        var o = RestoreOptions(target: target)
+        o.include = include
+        o.numericOwner = options.numericOwner
+        o.userMap = options.userMap
+        o.groupMap = options.groupMap
+        o.overwrite = true
+        if let workers = options.workers { o.workers = workers }
+        return o
+    }
+
+    private func stage(_ s: StagedPath) throws -> RestoreSummary {
+        var o = restoreOptions(target: s.staging, include: [s.path])
+        o.overwrite = false
+        let summary = try Restorer(repository: repository, reporter: ConsoleReporter(verbose: false)).run(tree: root, options: o)
+        if summary.errors > 0 || summary.refused > 0 {
+            throw LockstepError(.failure, "\(summary.errors + summary.refused) entr\(summary.errors + summary.refused == 1 ? "y" : "ies") of \(s.path) could not be restored (named above); nothing was changed")
+        }
+        return summary
+    }
+
+    private func takeSafetySnapshot(application: String, configuration: ConnectConfiguration, captureSet: CaptureSet) throws -> String {
+        let paths = found.snapshot.paths.filter { FileManager.default.fileExists(atPath: $0) && !$0.hasPrefix(Archiver.reservedRoot) }
+        var request = BackupRequest(paths: paths, host: host, program: programVersion)
+        request.tags = ["safety"]
+        request.interruption = interruption
+        request.parent = try repository.listSnapshots().last { $0.snapshot.host == host && $0.snapshot.metadata["application"] == application }
+        request.metadata = [
+            "application": application, "provider": configuration.provider.rawValue, "config_path": configuration.configPath,
+            "consistent": "true", "safety_before_restore_of": found.id.hex,
+        ]
+        for database in captureSet.databases {
+            let connection = PostgresConnection(database)
+            request.streams.append(postgres.dump(connection, to: ApplicationBackup.dumpPath(database.role),
+                                                 shownAs: "\(database.role.rawValue) database \(database.redactedURL)"))
+            request.metadata["postgres_\(database.role.rawValue)_dump"] = ApplicationBackup.dumpPath(database.role)
+            request.metadata["postgres_\(database.role.rawValue)_url"] = database.redactedURL
+        }
+        let archiver = Archiver(repository: repository, fs: LocalFileSystem(), reporter: ConsoleReporter(verbose: false))
+        let (id, _, summary) = try archiver.run(request)
+        if summary.errors > 0 {
+            say("warning: \(summary.errors) path(s) could not be read into the safety snapshot (named above)")
+        }
+        return id.hex
+    }
+}
+
+/// Bytes, users and groups of a snapshot subtree.
+struct SnapshotUsage {
+    var bytes: Int64 = 0
+    var users: [String: UInt32] = [:]
+    var groups: [String: UInt32] = [:]
+
+    mutating func add(_ node: Node, repository: Repository) throws {
+        users[node.user] = node.uid
+        groups[node.group] = node.gid
+        if node.kind == .file { bytes += Int64(node.size) }
+        if node.kind == .directory, let sub = node.subtree {
+            for child in try repository.loadTree(sub).nodes { try add(child, repository: repository) }
+        }
+    }
+}
+
+/// One captured path restored beside itself, then switched in by two renames.
+struct StagedPath {
+    let path: String
+    /// `<parent>/.lockstep-restore-<id>`; the restored entry is at `staging + path`.
+    let staging: String
+    /// Where the current entry goes during the switch: `<parent>/.lockstep-old-<id>-<name>`.
+    let old: String
+
+    init(path: String, id8: String) throws {
+        self.path = path
+        let parent = (path as NSString).deletingLastPathComponent
+        let name = (path as NSString).lastPathComponent
+        staging = parent + "/.lockstep-restore-\(id8)-\(name)"
+        old = parent + "/.lockstep-old-\(id8)-\(name)"
+        try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        for leftover in [staging, old] where FileManager.default.fileExists(atPath: leftover) {
+            throw LockstepError(.failure, "\(leftover) exists (left by an interrupted restore?); look at it and remove it, then restore again")
+        }
+    }
+
+    private var stagedEntry: String { staging + path }
+
+    func switchIn() throws {
+        var hadOld = false
+        if access(path, F_OK) == 0 || errno != ENOENT {
+            guard rename(path, old) == 0 else { throw Self.failure("move \(path) aside to \(old)") }
+            hadOld = true
+        }
+        guard rename(stagedEntry, path) == 0 else {
+            let error = Self.failure("move the restored \(path) into place")
+            if hadOld { _ = rename(old, path) }
+            throw error
+        }
+    }
+
+    /// Puts the previous entry back (the restored one returns to staging, removed with it).
+    func switchBack() {
+        _ = rename(path, stagedEntry)
+        _ = rename(old, path)
+    }
+
+    func discardStaging() { try? FileManager.default.removeItem(atPath: staging) }
+
+    func discardOld() {
+        discardStaging()
+        try? FileManager.default.removeItem(atPath: old)
+    }
+
+    private static func failure(_ what: String) -> LockstepError {
+        LockstepError(.failure, "cannot \(what): \(String(cString: strerror(errno)))")
+    }
+}
+
+/// One PostgreSQL database: restored into `<name>_lockstep_<id>` while the service runs, then
+/// renamed into place in the window (the current one is kept as `<name>_before_<id>`); or, with
+/// `--clean`, restored over the current one in a single transaction.
+struct DatabaseRestore {
+    let role: String
+    let name: String
+    let newName: String
+    let oldName: String
+    let connection: PostgresConnection
+    let maintenance: PostgresConnection
+    let shown: String
+    let dump: Node
+
+    init(database: PostgresDatabase, snapshot: StoredSnapshot, reader: SnapshotReader, id8: String) throws {
+        role = database.role.rawValue
+        connection = PostgresConnection(database)
+        guard let name = connection.databaseName else {
+            throw LockstepError(.failure, "\(database.url.key) names no database (\(database.redactedURL)); an in-place restore needs it")
+        }
+        self.name = name
+        newName = "\(name)_lockstep_\(id8)"
+        oldName = "\(name)_before_\(id8)"
+        maintenance = connection.with(database: "postgres")
+        shown = "\(role) database \(database.redactedURL)"
+        let path = snapshot.snapshot.metadata["postgres_\(role)_dump"] ?? ApplicationBackup.dumpPath(database.role)
+        guard let dump = try reader.node(at: path), dump.kind == .file else {
+            throw LockstepError(.damaged, "the \(role) database dump \(path) is not in snapshot \(id8)")
+        }
+        self.dump = dump
+    }
+
+    private static func quoted(_ name: String) -> String { "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+
+    func preflight(_ tools: PostgresTools, clean: Bool) throws {
+        _ = try tools.serverVersion(maintenance, shownAs: shown + " (through its postgres database)")
+        if !clean {
+            let may = try tools.query("SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user", on: maintenance, shownAs: shown)
+            if may != "t" {
+                throw LockstepError(.failure, "the role of \(shown) may not create databases; grant it CREATEDB, or pass --clean to restore over the current database")
+            }
+        }
+    }
+
+    func createAndLoad(_ tools: PostgresTools, reader: SnapshotReader) throws {
+        _ = try tools.query("DROP DATABASE IF EXISTS \(Self.quoted(newName))", on: maintenance, shownAs: shown)
+        _ = try tools.query("CREATE DATABASE \(Self.quoted(newName))", on: maintenance, shownAs: shown)
+        try load(tools, into: connection.with(database: newName), reader: reader, clean: false)
+    }
+
+    func restoreClean(_ tools: PostgresTools, reader: SnapshotReader) throws {
+        try load(tools, into: connection, reader: reader, clean: true)
+    }
+
+    private func load(_ tools: PostgresTools, into target: PostgresConnection, reader: SnapshotReader, clean: Bool) throws {
+        let content = reader.reader(of: dump)
+        let result = try tools.restore(into: target, clean: clean, input: { try content.read(into: $0) })
+        guard result.status == 0 else {
+            throw LockstepError(.failure, "pg_restore into \(shown) failed (exit \(result.status)): \(result.lastLine)")
+        }
+    }
+
+    func switchIn(_ tools: PostgresTools) throws {
+        _ = try tools.query("ALTER DATABASE \(Self.quoted(name)) RENAME TO \(Self.quoted(oldName))", on: maintenance, shownAs: shown)
+        do {
+            _ = try tools.query("ALTER DATABASE \(Self.quoted(newName)) RENAME TO \(Self.quoted(name))", on: maintenance, shownAs: shown)
+        } catch {
+            _ = try? tools.query("ALTER DATABASE \(Self.quoted(oldName)) RENAME TO \(Self.quoted(name))", on: maintenance, shownAs: shown)
+            throw error
+        }
+    }
+
+    func switchBack(_ tools: PostgresTools) {
+        _ = try? tools.query("ALTER DATABASE \(Self.quoted(name)) RENAME TO \(Self.quoted(newName))", on: maintenance, shownAs: shown)
+        _ = try? tools.query("ALTER DATABASE \(Self.quoted(oldName)) RENAME TO \(Self.quoted(name))", on: maintenance, shownAs: shown)
+    }
+
+    func dropNew(_ tools: PostgresTools) {
+        _ = try? tools.query("DROP DATABASE IF EXISTS \(Self.quoted(newName))", on: maintenance, shownAs: shown)
+    }
+}
