@@ -64,6 +64,17 @@ $SIM check --data "$work/restored$data"
 step "for contrast: cp -a of the data directory while the service runs"
 cp -a "$data" "$work/live-copy" 2>/dev/null || echo "(cp -a itself complained: files vanished under it)"
 $SIM check --data "$work/live-copy" | tail -1 || true
+step "a mishap: the key file is overwritten and a bundle directory deleted while the service runs"
+snap=$("$LOCKSTEP" snapshots --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["id"][:8])')
+head -c 32 /dev/urandom > "$data/db/secret.key"
+rm -rf "$data/apps/1"
+$SIM check --data "$data" | tail -1 || true
+step "lockstep restore $snap --in-place: preflight, staged copy, safety snapshot, switch, verify, start"
+"$LOCKSTEP" restore "$snap" --in-place "${service[@]:2}"
+$SIM status --data "$data"
+$SIM stop --data "$data" --wait >/dev/null
+$SIM check --data "$data"
+$SIM start --data "$data" --interval-ms 10 >/dev/null
 step "lockstep check --read-data"
 "$LOCKSTEP" check --read-data
-printf '\n\033[1mdemo complete\033[0m: a running Connect-shaped service backed up twice with the stop window, restored, verified and found consistent.\n'
+printf '\n\033[1mdemo complete\033[0m: a running Connect-shaped service backed up twice with the stop window, restored, verified and found consistent, then restored in place after a mishap and started again.\n'
