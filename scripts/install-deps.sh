@@ -15,6 +15,7 @@ packages=(
   sqlite3          # the demo shows the database
   postgresql-15    # the tests start a real PostgreSQL 15 server on loopback (initdb, pg_ctl)
   postgresql-client-15  # pg_dump, pg_restore, psql: application backups of PostgreSQL
+  python3-psycopg2 # the Connect simulator's PostgreSQL provider (run with /usr/bin/python3)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -11,7 +11,8 @@ when the key file is not mode 0600 or does not match the fingerprint stored in i
 
 Standard library only (Python 3.11). Commands (DIR is the data directory):
 
-    init   --data DIR                  create the layout, key, database and a few seed apps
+    init   --data DIR [--provider sqlite|postgres --db-url URL]
+                                       create the layout, key, database and a few seed apps
     start  --data DIR [--interval-ms N] [--max-bundles N] [--timeout S]
                                        check the key, daemonize, return once the daemon runs
                                        (already running: exit 0, nothing started)
@@ -40,9 +41,11 @@ two daemons can never run on one directory. The daemon exits by itself (saying w
 logs/simulator.log) when its data directory or database is removed or replaced under it, so a
 test that forgets `stop` does not leave it running past its temporary directory.
 
-The database access is behind the `Store` class so a PostgreSQL variant (same schema, same
-key/fingerprint rule, bundle files still under DIR/apps) can be added as another provider;
-only `sqlite` exists today.
+The database access is behind the `Store` class: `sqlite` (db/connect.db, the default) or
+`postgres` (`init --provider postgres --db-url URL`, recorded in DIR/simulator.json; same schema,
+same key/fingerprint rule, bundle files still under DIR/apps; needs Debian's python3-psycopg2,
+so run it with /usr/bin/python3). `check --provider postgres --db-url URL` checks a restored
+directory against another database (a restored dump).
 """
 
 from __future__ import annotations
@@ -79,6 +82,7 @@ EXIT_NOT_RUNNING = 3
 KEY_RELPATH = "db/secret.key"
 DB_RELPATH = "db/connect.db"
 PID_RELPATH = "simulator.pid"
+CONFIG_RELPATH = "simulator.json"
 APPS_RELPATH = "apps"
 CONNECT_LOG_RELPATH = "logs/connect.log"
 DAEMON_LOG_RELPATH = "logs/simulator.log"
@@ -179,8 +183,19 @@ def make_bundle(rng: random.Random, app_id: int, bundle_id: int) -> bytes:
 
 
 class DataDir:
-    def __init__(self, root: str):
+    def __init__(self, root: str, provider: str | None = None, db_url: str | None = None):
         self.root = Path(os.path.abspath(root))
+        # The provider and PostgreSQL URL chosen at `init` (DIR/simulator.json), unless given.
+        self.config = self.root / CONFIG_RELPATH
+        saved = {}
+        try:
+            saved = json.loads(self.config.read_text())
+        except (FileNotFoundError, ValueError):
+            pass
+        self.provider = provider or saved.get("provider", "sqlite")
+        self.db_url = db_url or saved.get("url")
+        if self.provider == "postgres" and not self.db_url:
+            raise SimulatorError("the postgres provider needs --db-url (or an init that recorded one)")
         self.key = self.root / KEY_RELPATH
         self.db = self.root / DB_RELPATH
         self.pid = self.root / PID_RELPATH
@@ -235,15 +250,19 @@ class Store:
 
     provider = "sqlite"
 
+    def execute(self, sql: str, params: tuple = ()):
+        """Runs one statement; the result iterates rows and has fetchone/fetchall."""
+        return self.conn.execute(sql, params)
+
     def __init__(self, path: Path, create: bool = False):
         if not create and not path.exists():
             raise SimulatorError(f"{path}: database missing")
         # isolation_level=None: autocommit; transactions are explicit BEGIN IMMEDIATE/COMMIT.
         self.conn = sqlite3.connect(path, isolation_level=None, timeout=10)
         self.pending_files = []
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=FULL")
-        self.conn.execute("PRAGMA foreign_keys=ON")
+        self.execute("PRAGMA journal_mode=WAL")
+        self.execute("PRAGMA synchronous=FULL")
+        self.execute("PRAGMA foreign_keys=ON")
 
     # transactions
     # Bundle files written in the current transaction: removed again if it rolls back.
@@ -251,106 +270,165 @@ class Store:
 
     def begin(self) -> None:
         self.pending_files = []
-        self.conn.execute("BEGIN IMMEDIATE")
+        self.execute("BEGIN IMMEDIATE")
 
     def commit(self) -> None:
-        self.conn.execute("COMMIT")
+        self.execute("COMMIT")
         self.pending_files = []
 
     def rollback(self) -> None:
         if self.conn.in_transaction:
-            self.conn.execute("ROLLBACK")
+            self.execute("ROLLBACK")
         for path in self.pending_files:
             path.unlink(missing_ok=True)
         self.pending_files = []
 
     def close(self) -> None:
         """Checkpoint the WAL into the database and close (the -wal/-shm files go away)."""
-        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self.conn.close()
 
     # schema and meta
     def has_schema(self) -> bool:
-        row = self.conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
+        row = self.execute("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
         return row[0] == 1
 
     def create_schema(self, fingerprint: str) -> None:
         self.begin()
         try:
             for statement in SCHEMA:
-                self.conn.execute(statement)
+                self.execute(statement)
             for key, value in (("schema_version", SCHEMA_VERSION), ("key_fingerprint", fingerprint),
                                ("next_bundle_id", "1"), ("next_app_id", "1"), ("created_at", now())):
-                self.conn.execute("INSERT INTO meta(key, value) VALUES (?, ?)", (key, value))
+                self.execute("INSERT INTO meta(key, value) VALUES (?, ?)", (key, value))
             self.commit()
         except BaseException:
             self.rollback()
             raise
 
     def meta(self, key: str) -> str | None:
-        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        row = self.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else row[0]
 
     def allocate(self, counter: str) -> int:
         """Next id from a meta counter; call inside a transaction."""
         value = int(self.meta(counter) or "1")
-        self.conn.execute("UPDATE meta SET value = ? WHERE key = ?", (str(value + 1), counter))
+        self.execute("UPDATE meta SET value = ? WHERE key = ?", (str(value + 1), counter))
         return value
 
     # apps and bundles
     def app_ids(self) -> list[int]:
-        return [row[0] for row in self.conn.execute("SELECT id FROM apps ORDER BY id")]
+        return [row[0] for row in self.execute("SELECT id FROM apps ORDER BY id")]
 
     def insert_app(self, name: str) -> int:
         app_id = self.allocate("next_app_id")
         guid = sha256_bytes(os.urandom(16))[:32]
         guid = f"{guid[:8]}-{guid[8:12]}-{guid[12:16]}-{guid[16:20]}-{guid[20:32]}"
-        self.conn.execute("INSERT INTO apps(id, guid, name, bundle_id, created_at) VALUES (?, ?, ?, NULL, ?)",
+        self.execute("INSERT INTO apps(id, guid, name, bundle_id, created_at) VALUES (?, ?, ?, NULL, ?)",
                           (app_id, guid, name, now()))
         return app_id
 
     def insert_bundle(self, bundle_id: int, app_id: int, path: str, digest: str, size: int) -> None:
-        self.conn.execute("INSERT INTO bundles(id, app_id, path, sha256, size, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        self.execute("INSERT INTO bundles(id, app_id, path, sha256, size, created_at) VALUES (?, ?, ?, ?, ?, ?)",
                           (bundle_id, app_id, path, digest, size, now()))
-        self.conn.execute("UPDATE apps SET bundle_id = ? WHERE id = ?", (bundle_id, app_id))
+        self.execute("UPDATE apps SET bundle_id = ? WHERE id = ?", (bundle_id, app_id))
 
     def bundle_count(self) -> int:
-        return self.conn.execute("SELECT count(*) FROM bundles").fetchone()[0]
+        return self.execute("SELECT count(*) FROM bundles").fetchone()[0]
 
     def oldest_inactive_bundle(self, rng: random.Random) -> tuple[int, str] | None:
         """One of the five oldest bundles that are not their app's active bundle."""
-        rows = self.conn.execute(
+        rows = self.execute(
             "SELECT b.id, b.path FROM bundles b JOIN apps a ON a.id = b.app_id"
             " WHERE a.bundle_id IS NULL OR b.id <> a.bundle_id ORDER BY b.id LIMIT 20").fetchall()
         return rng.choice(rows[:5]) if rows else None
 
     def delete_bundle(self, bundle_id: int) -> None:
-        self.conn.execute("DELETE FROM bundles WHERE id = ?", (bundle_id,))
+        self.execute("DELETE FROM bundles WHERE id = ?", (bundle_id,))
 
     def all_bundles(self) -> list[tuple[int, int, str, str, int]]:
-        return self.conn.execute("SELECT id, app_id, path, sha256, size FROM bundles ORDER BY id").fetchall()
+        return self.execute("SELECT id, app_id, path, sha256, size FROM bundles ORDER BY id").fetchall()
 
     def all_apps(self) -> list[tuple[int, str, int | None]]:
-        return self.conn.execute("SELECT id, name, bundle_id FROM apps ORDER BY id").fetchall()
+        return self.execute("SELECT id, name, bundle_id FROM apps ORDER BY id").fetchall()
 
     def integrity_problems(self) -> list[str]:
         problems = []
-        rows = [row[0] for row in self.conn.execute("PRAGMA integrity_check")]
+        rows = [row[0] for row in self.execute("PRAGMA integrity_check")]
         if rows != ["ok"]:
             problems += [f"integrity_check: {row}" for row in rows]
-        for table, rowid, parent, _ in self.conn.execute("PRAGMA foreign_key_check"):
+        for table, rowid, parent, _ in self.execute("PRAGMA foreign_key_check"):
             problems.append(f"foreign_key_check: {table} row {rowid} references a missing {parent} row")
+        return problems
+
+
+class PgStore(Store):
+    """The PostgreSQL provider: the same schema and statements through psycopg2 (Debian's
+    python3-psycopg2, so run the simulator with /usr/bin/python3), the URL from
+    DIR/simulator.json or --db-url."""
+
+    provider = "postgres"
+
+    def __init__(self, url: str):
+        import psycopg2  # only the postgres provider needs it
+        self.error_types = (psycopg2.Error,)
+        try:
+            self.conn = psycopg2.connect(url)
+        except psycopg2.Error as error:
+            raise SimulatorError(f"cannot connect to PostgreSQL: {str(error).strip().splitlines()[0]}") from None
+        self.conn.autocommit = True
+        self.active = False
+        self.pending_files = []
+
+    def execute(self, sql: str, params: tuple = ()):
+        cursor = self.conn.cursor()
+        cursor.execute(sql.replace("?", "%s"), params)
+        return cursor
+
+    def begin(self) -> None:
+        self.pending_files = []
+        self.execute("BEGIN")
+        self.active = True
+
+    def commit(self) -> None:
+        self.execute("COMMIT")
+        self.active = False
+        self.pending_files = []
+
+    def rollback(self) -> None:
+        if self.active:
+            self.execute("ROLLBACK")
+            self.active = False
+        for path in self.pending_files:
+            path.unlink(missing_ok=True)
+        self.pending_files = []
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def has_schema(self) -> bool:
+        row = self.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'meta'").fetchone()
+        return row[0] == 1
+
+    def integrity_problems(self) -> list[str]:
+        problems = []
+        for bundle_id, app_id in self.execute("SELECT b.id, b.app_id FROM bundles b LEFT JOIN apps a ON a.id = b.app_id WHERE a.id IS NULL"):
+            problems.append(f"bundle {bundle_id} references a missing app {app_id}")
         return problems
 
 
 def open_store(data: DataDir, key: bytes, create_if_missing: bool, seed: bool) -> Store:
     """Open the database, creating it (schema + fingerprint [+ seed apps]) when missing;
     refuse when the stored fingerprint does not match the key."""
-    fresh = not data.db.exists()
-    if fresh and not create_if_missing:
-        raise SimulatorError(f"{data.db}: database missing")
-    data.db.parent.mkdir(parents=True, exist_ok=True)
-    store = Store(data.db, create=True)
+    if data.provider == "postgres":
+        store = PgStore(data.db_url)
+        fresh = False
+    else:
+        fresh = not data.db.exists()
+        if fresh and not create_if_missing:
+            raise SimulatorError(f"{data.db}: database missing")
+        data.db.parent.mkdir(parents=True, exist_ok=True)
+        store = Store(data.db, create=True)
     try:
         if fresh or not store.has_schema():
             store.create_schema(key_fingerprint(key))
@@ -439,7 +517,8 @@ class Daemon:
     def current_identity(self) -> tuple:
         """The data directory's and database's (device, inode): if either changes (the directory
         was removed or replaced under us, e.g. by a test's cleanup), the daemon exits."""
-        return tuple((info.st_dev, info.st_ino) for info in (os.stat(self.data.root), os.stat(self.data.db)))
+        watched = [self.data.root] + ([self.data.db] if self.data.provider == "sqlite" else [])
+        return tuple((info.st_dev, info.st_ino) for info in map(os.stat, watched))
 
     def say(self, message: str) -> None:
         self.log.write(f"{now()} [{os.getpid()}] {message}\n")
@@ -573,11 +652,13 @@ def daemon_main(data: DataDir, key: bytes, lock_fd: int, ready_fd: int, interval
 
 
 def cmd_init(args) -> int:
-    data = DataDir(args.data)
+    data = DataDir(args.data, args.provider, args.db_url)
     if data.key.exists() or data.db.exists():
         raise SimulatorError(f"{data.root} is already initialized ({data.key} or {data.db} exists)")
     for directory in (data.root, data.key.parent, data.apps, data.connect_log.parent):
         directory.mkdir(parents=True, exist_ok=True)
+    if data.provider == "postgres":
+        write_durably(data.config, json.dumps({"provider": "postgres", "url": data.db_url}).encode(), base=data.root, mode=0o600)
     key = os.urandom(32)
     write_durably(data.key, key, base=data.root, mode=0o600)
     store = open_store(data, key, create_if_missing=True, seed=True)
@@ -588,7 +669,7 @@ def cmd_init(args) -> int:
 
 
 def cmd_start(args) -> int:
-    data = DataDir(args.data)
+    data = DataDir(args.data, args.provider, getattr(args, 'db_url', None))
     if not data.root.is_dir():
         raise SimulatorError(f"{data.root}: data directory missing")
     lock_fd = try_lock(data)
@@ -648,7 +729,7 @@ def cmd_start(args) -> int:
 
 
 def cmd_stop(args) -> int:
-    data = DataDir(args.data)
+    data = DataDir(args.data, args.provider, getattr(args, 'db_url', None))
     if not is_running(data):
         print("not running")
         return EXIT_OK
@@ -677,7 +758,7 @@ def cmd_stop(args) -> int:
 
 
 def cmd_status(args) -> int:
-    data = DataDir(args.data)
+    data = DataDir(args.data, args.provider, getattr(args, 'db_url', None))
     if is_running(data):
         print(f"running (pid {read_pid(data)})")
         return EXIT_OK
@@ -685,38 +766,18 @@ def cmd_status(args) -> int:
     return EXIT_NOT_RUNNING
 
 
-def consistency_problems(data: DataDir) -> tuple[list[str], str]:
-    problems: list[str] = []
-
-    key = None
+def store_errors() -> tuple:
+    """The database errors a check reports (psycopg2's only when it is importable)."""
     try:
-        key = read_key(data)
-    except SimulatorError as error:
-        problems.append(str(error))
+        import psycopg2
+        return (sqlite3.Error, psycopg2.Error)
+    except ImportError:
+        return (sqlite3.Error,)
 
-    if not data.db.is_file():
-        problems.append(f"{data.db}: database missing")
-        return problems, ""
 
-    # Check a private copy (db + -wal + -journal, not -shm, which SQLite rebuilds), so checking
-    # never changes the directory under test (no WAL replay, no checkpoint, no new files).
-    with tempfile.TemporaryDirectory(prefix="connect-simulator-check-") as scratch:
-        copy = Path(scratch) / data.db.name
-        for suffix in ("", "-wal", "-journal"):
-            source = data.db.with_name(data.db.name + suffix)
-            if source.exists():
-                shutil.copy2(source, copy.with_name(copy.name + suffix))
-        try:
-            store = Store(copy)
-            problems += store.integrity_problems()
-            stored = store.meta("key_fingerprint")
-            bundles = store.all_bundles()
-            apps = store.all_apps()
-            store.conn.close()
-        except sqlite3.Error as error:
-            problems.append(f"{data.db}: {error}")
-            return problems, ""
-
+def file_problems(data: DataDir, key: bytes | None, stored: str | None, bundles: list, apps: list) -> list[str]:
+    """What the database rows say against the files under DIR: fingerprint, bundles, orphans."""
+    problems: list[str] = []
     if key is not None:
         try:
             check_fingerprint(data, key, stored)
@@ -753,12 +814,61 @@ def consistency_problems(data: DataDir) -> tuple[list[str], str]:
     elif bundles:
         problems.append(f"{data.apps}: directory missing")
 
+    return problems
+
+
+def consistency_problems(data: DataDir) -> tuple[list[str], str]:
+    problems: list[str] = []
+
+    key = None
+    try:
+        key = read_key(data)
+    except SimulatorError as error:
+        problems.append(str(error))
+
+    if data.provider == "postgres":
+        try:
+            store = PgStore(data.db_url)
+            problems += store.integrity_problems()
+            stored = store.meta("key_fingerprint")
+            bundles = store.all_bundles()
+            apps = store.all_apps()
+            store.close()
+        except store_errors() as error:
+            problems.append(f"PostgreSQL: {str(error).strip().splitlines()[0]}")
+            return problems, ""
+        return problems + file_problems(data, key, stored, bundles, apps), f"{len(apps)} apps, {len(bundles)} bundles"
+
+    if not data.db.is_file():
+        problems.append(f"{data.db}: database missing")
+        return problems, ""
+
+    # Check a private copy (db + -wal + -journal, not -shm, which SQLite rebuilds), so checking
+    # never changes the directory under test (no WAL replay, no checkpoint, no new files).
+    with tempfile.TemporaryDirectory(prefix="connect-simulator-check-") as scratch:
+        copy = Path(scratch) / data.db.name
+        for suffix in ("", "-wal", "-journal"):
+            source = data.db.with_name(data.db.name + suffix)
+            if source.exists():
+                shutil.copy2(source, copy.with_name(copy.name + suffix))
+        try:
+            store = Store(copy)
+            problems += store.integrity_problems()
+            stored = store.meta("key_fingerprint")
+            bundles = store.all_bundles()
+            apps = store.all_apps()
+            store.conn.close()
+        except sqlite3.Error as error:
+            problems.append(f"{data.db}: {error}")
+            return problems, ""
+
+    problems += file_problems(data, key, stored, bundles, apps)
     summary = f"{len(apps)} apps, {len(bundles)} bundles"
     return problems, summary
 
 
 def cmd_check(args) -> int:
-    data = DataDir(args.data)
+    data = DataDir(args.data, args.provider, getattr(args, 'db_url', None))
     if not data.root.is_dir():
         raise SimulatorError(f"{data.root}: data directory missing")
     problems, summary = consistency_problems(data)
@@ -783,8 +893,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     def command(name: str, help: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help)
         sub.add_argument("--data", required=True, metavar="DIR", help="the data directory")
-        sub.add_argument("--provider", choices=["sqlite"], default="sqlite",
-                         help="database provider (only sqlite so far)")
+        sub.add_argument("--provider", choices=["sqlite", "postgres"], default=None,
+                         help="database provider (default: as recorded by init, else sqlite)")
+        sub.add_argument("--db-url", default=None,
+                         help="PostgreSQL URL (postgres provider; init records it in DIR/simulator.json)")
         return sub
 
     command("init", "create the data directory, key, database and seed apps").set_defaults(run=cmd_init)
@@ -813,8 +925,8 @@ def main(argv: list[str]) -> int:
     except SimulatorError as error:
         print(f"{PROG}: {args.command}: {error}", file=sys.stderr)
         return EXIT_FAIL
-    except (OSError, sqlite3.Error) as error:
-        print(f"{PROG}: {args.command}: {error}", file=sys.stderr)
+    except (OSError,) + store_errors() as error:
+        print(f"{PROG}: {args.command}: {str(error).strip()}", file=sys.stderr)
         return EXIT_FAIL
 
 
