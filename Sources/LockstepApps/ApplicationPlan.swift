@@ -61,7 +61,7 @@ package struct ApplicationPlan: Sendable, Encodable {
         }
         let key = configuration.encryptionKeyFile.value
         if let mode = probe.mode(of: key), mode & 0o777 != 0o600 {
-            warnings.append("the encryption key file \(key) has mode \(String(mode & 0o7777, radix: 8)); Connect refuses to start unless it is 0600")
+            warnings.append("the encryption key file \(key) has mode \(String(mode & 0o7777, radix: 8)); \(configuration.application.displayName) refuses to start unless it is 0600")
         }
         if configuration.provider == .sqlite, let fs = probe.networkFileSystem(at: configuration.sqliteDir.value) {
             warnings.append("the SQLite directory \(configuration.sqliteDir.value) is on a network file system (\(fs)); SQLite must live on local disk")

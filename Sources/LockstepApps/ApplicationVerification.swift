@@ -40,7 +40,8 @@ package struct ApplicationVerification {
         let configuration: ConnectConfiguration
         do {
             let text = String(decoding: try reader.contents(of: configNode), as: UTF8.self)
-            configuration = try ConnectConfiguration(document: try GcfgParser.parse(text, path: configPath), environment: [:])
+            configuration = try ConnectConfiguration(document: try GcfgParser.parse(text, path: configPath), environment: [:],
+                                                     application: ApplicationKind(rawValue: application) ?? .connect)
             checked.append("configuration \(configPath) parses")
         } catch {
             problems.append("the configuration in the snapshot does not parse: \(error)")
@@ -58,7 +59,7 @@ package struct ApplicationVerification {
         let keyPath = configuration.encryptionKeyFile.value
         if let key = try reader.node(at: keyPath), key.kind == .file {
             if key.mode & 0o777 != 0o600 {
-                problems.append("the key file \(keyPath) has mode \(String(key.mode, radix: 8)) in the snapshot; Connect refuses to start unless it is 0600")
+                problems.append("the key file \(keyPath) has mode \(String(key.mode, radix: 8)) in the snapshot; \(configuration.application.displayName) refuses to start unless it is 0600")
             }
             let fingerprint = storageID(of: try reader.contents(of: key)).hex
             if let recorded = meta["key_sha256"], recorded != fingerprint {

@@ -46,7 +46,7 @@ package struct CaptureSet: Sendable, Equatable, CustomStringConvertible {
         if configuration.provider == .sqlite {
             add(configuration.sqliteDir, .directory, "SQLite database directory")
         }
-        candidates.append(CaptureEntry(path: config, kind: .file, reasons: [CaptureReason(purpose: "Connect configuration file")]))
+        candidates.append(CaptureEntry(path: config, kind: .file, reasons: [CaptureReason(purpose: "\(configuration.application.displayName) configuration file")]))
         candidates.append(CaptureEntry(path: Self.migrationPath(forConfig: config), kind: .file,
                                        reasons: [CaptureReason(purpose: "configuration migration file beside the configuration")],
                                        isOptional: true))
@@ -82,11 +82,11 @@ package struct CaptureSet: Sendable, Equatable, CustomStringConvertible {
         var databases: [PostgresDatabase] = []
         if configuration.provider == .postgres, let main = configuration.postgresURL {
             databases.append(PostgresDatabase(role: .main, url: main, password: configuration.postgresPassword,
-                                              reasons: [CaptureReason(purpose: "Connect database", setting: main.key, origin: main.origin)]))
+                                              reasons: [CaptureReason(purpose: "\(configuration.application.displayName) database", setting: main.key, origin: main.origin)]))
             if let instrumentation = configuration.instrumentationURL, instrumentation.unredacted != main.unredacted {
                 databases.append(PostgresDatabase(
                     role: .instrumentation, url: instrumentation, password: configuration.instrumentationPassword,
-                    reasons: [CaptureReason(purpose: "Connect instrumentation database", setting: instrumentation.key,
+                    reasons: [CaptureReason(purpose: configuration.application == .connect ? "Connect instrumentation database" : "\(configuration.application.displayName) usage data database", setting: instrumentation.key,
                                             origin: instrumentation.origin)]))
             }
         }

@@ -19,10 +19,10 @@ import LockstepCore
 ///
 /// The environment is a parameter: nothing here reads the process environment.
 package struct ConnectConfiguration: Sendable, CustomStringConvertible {
-    package static let defaultConfigPath = "/etc/rstudio-connect/rstudio-connect.gcfg"
-    package static let defaultDataDir = "/var/lib/rstudio-connect"
-    package static let environmentPrefix = "CONNECT"
+    package static let defaultConfigPath = ApplicationKind.connect.defaultConfigPath
 
+    /// Connect, or Package Manager (same shape; its own paths, names and environment prefix).
+    package let application: ApplicationKind
     /// The configuration file the settings were read from.
     package let configPath: String
     package let provider: DatabaseProvider
@@ -46,25 +46,27 @@ package struct ConnectConfiguration: Sendable, CustomStringConvertible {
     package let referencedPaths: [ReferencedPath]
 
     /// Reads and interprets the configuration file at `path`.
-    package static func load(path: String = defaultConfigPath, environment: [String: String]) throws -> ConnectConfiguration {
-        try ConnectConfiguration(document: GcfgParser.parse(contentsOf: path), environment: environment)
+    package static func load(path: String = defaultConfigPath, environment: [String: String],
+                             application: ApplicationKind = .connect) throws -> ConnectConfiguration {
+        try ConnectConfiguration(document: GcfgParser.parse(contentsOf: path), environment: environment, application: application)
     }
 
-    package init(document: GcfgDocument, environment: [String: String]) throws {
+    package init(document: GcfgDocument, environment: [String: String], application: ApplicationKind = .connect) throws {
         let settings = Settings(document: document,
-                                environment: GcfgEnvironment(prefix: Self.environmentPrefix, environment: environment))
+                                environment: GcfgEnvironment(prefix: application.environmentPrefix, environment: environment))
+        self.application = application
         configPath = document.path
 
         let providerSetting = try settings.string("Database", "Provider")
             ?? ConnectSetting(key: "Database.Provider", value: DatabaseProvider.sqlite.rawValue, origin: .defaultValue("default"))
         guard let provider = DatabaseProvider(rawValue: providerSetting.value.lowercased()) else {
-            throw LockstepError(.failure, "\(providerSetting.origin.location): Database.Provider is \"\(providerSetting.value)\"; Connect knows sqlite and postgres")
+            throw LockstepError(.failure, "\(providerSetting.origin.location): Database.Provider is \"\(providerSetting.value)\"; \(application.displayName) knows sqlite and postgres")
         }
         self.provider = provider
         self.providerSetting = providerSetting
 
         let dataDir = try settings.path("Server", "DataDir")
-            ?? ConnectSetting(key: "Server.DataDir", value: Self.defaultDataDir, origin: .defaultValue("default"))
+            ?? ConnectSetting(key: "Server.DataDir", value: application.defaultDataDir, origin: .defaultValue("default"))
         let databaseDir = try settings.path("Database", "Dir")
             ?? ConnectSetting(key: "Database.Dir", value: LexicalPath.join(dataDir.value, "db"),
                               origin: .defaultValue("default: Server.DataDir/db"))
@@ -73,9 +75,9 @@ package struct ConnectConfiguration: Sendable, CustomStringConvertible {
         sqliteDir = try settings.path("SQLite", "Dir")
             ?? ConnectSetting(key: "SQLite.Dir", value: LexicalPath.join(dataDir.value, "db"),
                               origin: .defaultValue("default: Server.DataDir/db"))
+        let defaultKey = application.defaultKeyFile(dataDir: dataDir.value, databaseDir: databaseDir.value)
         encryptionKeyFile = try settings.path("Server", "EncryptionKeyFile")
-            ?? ConnectSetting(key: "Server.EncryptionKeyFile", value: LexicalPath.join(databaseDir.value, "secret.key"),
-                              origin: .defaultValue("default: Database.Dir/secret.key"))
+            ?? ConnectSetting(key: "Server.EncryptionKeyFile", value: defaultKey.path, origin: .defaultValue(defaultKey.origin))
 
         postgresURL = try settings.string("Postgres", "URL").map {
             DatabaseURL(key: $0.key, unredacted: $0.value, origin: $0.origin)
@@ -83,14 +85,15 @@ package struct ConnectConfiguration: Sendable, CustomStringConvertible {
         postgresPassword = try settings.string("Postgres", "Password").map {
             ConnectSecret(key: $0.key, revealed: $0.value, origin: $0.origin)
         }
-        instrumentationURL = try settings.string("Postgres", "InstrumentationURL").map {
+        let second = application.secondDatabaseKeys
+        instrumentationURL = try settings.string("Postgres", second.url).map {
             DatabaseURL(key: $0.key, unredacted: $0.value, origin: $0.origin)
         }
-        instrumentationPassword = try settings.string("Postgres", "InstrumentationPassword").map {
+        instrumentationPassword = try settings.string("Postgres", second.password).map {
             ConnectSecret(key: $0.key, revealed: $0.value, origin: $0.origin)
         }
         if provider == .postgres && postgresURL == nil {
-            throw LockstepError(.failure, "\(providerSetting.origin.location): Database.Provider is postgres but Postgres.URL is not set; set URL under [Postgres] or CONNECT_POSTGRES_URL")
+            throw LockstepError(.failure, "\(providerSetting.origin.location): Database.Provider is postgres but Postgres.URL is not set; set URL under [Postgres] or \(application.environmentPrefix)_POSTGRES_URL")
         }
 
         pythonExecutables = settings.list("Python", "Executable")
@@ -101,7 +104,7 @@ package struct ConnectConfiguration: Sendable, CustomStringConvertible {
 
     package var description: String {
         var lines = [
-            "Connect configuration \(configPath)",
+            "\(application.displayName) configuration \(configPath)",
             "  \(providerSetting)",
             "  \(dataDir)",
             "  \(databaseDir)",

@@ -71,7 +71,7 @@ struct InPlaceRestore {
             guard options.force else { throw LockstepError(.failure, "\(why); an in-place restore refuses it (pass --force to restore it anyway)") }
             forced.append(why)
         }
-        let configuration = try snapshotConfiguration(configPath)
+        let configuration = try snapshotConfiguration(configPath, application: ApplicationKind(rawValue: application) ?? .connect)
         let captureSet = try CaptureSet(configuration: configuration)
         let roots = found.snapshot.paths.filter { $0 != Archiver.reservedRoot && !$0.hasPrefix(Archiver.reservedRoot + "/") }
         let databases = try captureSet.databases.map { try DatabaseRestore(database: $0, snapshot: found, reader: reader, id8: id8) }
@@ -166,13 +166,14 @@ struct InPlaceRestore {
 
     // MARK: - Configuration and preflight
 
-    private func snapshotConfiguration(_ path: String) throws -> ConnectConfiguration {
+    private func snapshotConfiguration(_ path: String, application: ApplicationKind) throws -> ConnectConfiguration {
         guard let node = try reader.node(at: path), node.kind == .file else {
             throw LockstepError(.damaged, "the configuration \(path) is not in snapshot \(id8)")
         }
         let text = String(decoding: try reader.contents(of: node), as: UTF8.self)
         // Environment overrides (CONNECT_POSTGRES_PASSWORD…) of this host apply, as they will for the service.
-        return try ConnectConfiguration(document: try GcfgParser.parse(text, path: path), environment: ProcessInfo.processInfo.environment)
+        return try ConnectConfiguration(document: try GcfgParser.parse(text, path: path), environment: ProcessInfo.processInfo.environment,
+                                        application: application)
     }
 
     private func preflight(roots: [String], configuration: ConnectConfiguration, databases: [DatabaseRestore]) throws -> [String] {

@@ -6,14 +6,14 @@ import LockstepHost
 
 /// Options naming the application and how its service is controlled (plan, application backups).
 struct ApplicationOptions: ParsableArguments {
-    @Option(name: .long, help: "The application: connect.")
+    @Option(name: .long, help: "The application: connect or package-manager.")
     var app = "connect"
 
     @Option(name: .long, help: "The application's configuration file.")
     var appConfig: String?
 
-    @Option(name: .long, help: "The systemd unit to stop and start.")
-    var service = "rstudio-connect"
+    @Option(name: .long, help: "The systemd unit to stop and start (default: rstudio-connect, or rstudio-pm for package-manager).")
+    var service: String?
 
     @Option(name: .long, help: "Shell command that stops the service (instead of systemd).")
     var stopCommand: String?
@@ -26,7 +26,7 @@ struct ApplicationOptions: ParsableArguments {
 
     func servicePlan() throws -> ServicePlan {
         let given = [stopCommand, startCommand, statusCommand].compactMap { $0 }
-        if given.isEmpty { return .systemd(unit: service) }
+        if given.isEmpty { return .systemd(unit: try service ?? ApplicationKind(option: app).defaultService) }
         guard let stopCommand, let startCommand, let statusCommand else {
             throw LockstepError(.usage, "--stop-command, --start-command and --status-command go together: give all three, or none to use systemd")
         }
@@ -48,14 +48,12 @@ struct ApplicationOptions: ParsableArguments {
     }
 
     func configuration(environment: [String: String]) throws -> ConnectConfiguration {
-        guard app == "connect" else {
-            throw LockstepError(.usage, "application \"\(app)\" is not supported yet; use --app connect")
-        }
-        let path = appConfig ?? ConnectConfiguration.defaultConfigPath
+        let kind = try ApplicationKind(option: app)
+        let path = appConfig ?? kind.defaultConfigPath
         guard FileManager.default.fileExists(atPath: path) else {
-            throw LockstepError(.failure, "the Connect configuration \(path) does not exist; pass --app-config PATH")
+            throw LockstepError(.failure, "the \(kind.displayName) configuration \(path) does not exist; pass --app-config PATH")
         }
-        return try ConnectConfiguration.load(path: path, environment: environment)
+        return try ConnectConfiguration.load(path: path, environment: environment, application: kind)
     }
 }
 
