@@ -402,7 +402,12 @@ struct DatabaseRestore {
     func createAndLoad(_ tools: PostgresTools, reader: SnapshotReader) throws {
         _ = try tools.query("DROP DATABASE IF EXISTS \(Self.quoted(newName))", on: maintenance, shownAs: shown)
         _ = try tools.query("CREATE DATABASE \(Self.quoted(newName))", on: maintenance, shownAs: shown)
-        try load(tools, into: connection.with(database: newName), reader: reader, clean: false)
+        do {
+            try load(tools, into: connection.with(database: newName), reader: reader, clean: false)
+        } catch {
+            dropNew(tools)
+            throw error
+        }
     }
 
     func restoreClean(_ tools: PostgresTools, reader: SnapshotReader) throws {

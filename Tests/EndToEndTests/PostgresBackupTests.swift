@@ -105,7 +105,7 @@ struct PostgresBackupTests {
         #expect(try tool.run(["check"]).status == 0)
     }
 
-    @Test("verify runs pg_restore --list on the dump in the snapshot and reports one that is not a dump")
+    @Test("verify reports a dump that is not one; an in-place restore of it fails while staging and changes nothing")
     func verifyFindsBadDump() throws {
         let pg = try TestPostgres.shared()
         let db = try pg.makeDatabase("connect")
@@ -125,5 +125,17 @@ struct PostgresBackupTests {
         let verify = try tool.run(["verify", "latest"])
         #expect(verify.status == 1)
         #expect(verify.stderr.contains("pg_restore --list failed"), "\(verify.stderr)")
+
+        // An in-place restore of it fails while staging: nothing changed, nothing left behind.
+        try pg.psql("ALTER ROLE \(db.user) CREATEDB;")
+        try write(app.log, "")
+        try write("\(app.data)/apps/1/bundle.tar.gz", "current")
+        let restore = try tool.run(["restore", "latest", "--in-place"] + Array(app.options().dropFirst(2)))
+        #expect(restore.status == 1)
+        #expect(restore.stderr.contains("pg_restore"), "\(restore.stderr)")
+        #expect(app.calls.isEmpty, "the service was touched")
+        #expect(try String(contentsOfFile: "\(app.data)/apps/1/bundle.tar.gz", encoding: .utf8) == "current")
+        #expect(try sh("ls -a '\(scratch.path)'").contains(".lockstep-") == false, "staging left behind")
+        #expect(try pg.psql("SELECT count(*) FROM pg_database WHERE datname LIKE '\(db.name)_lockstep_%'") == "0\n")
     }
 }
