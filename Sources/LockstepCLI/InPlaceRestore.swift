@@ -327,7 +327,8 @@ struct StagedPath {
 
     func switchIn() throws {
         var hadOld = false
-        if access(path, F_OK) == 0 || errno != ENOENT {
+        var st = stat()
+        if lstat(path, &st) == 0 || errno != ENOENT {  // lstat: a dangling symlink is moved aside too
             guard rename(path, old) == 0 else { throw Self.failure("move \(path) aside to \(old)") }
             hadOld = true
         }
