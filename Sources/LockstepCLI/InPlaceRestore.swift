@@ -149,7 +149,9 @@ struct InPlaceRestore {
                 for d in renamed.reversed() { d.switchBack(postgres) }
                 for s in switched.reversed() { s.switchBack() }
                 let undo = safetyID.map { "; safety snapshot \($0.prefix(8)) holds it too" } ?? ""
-                throw LockstepError(.failure, "\(error); the previous paths and databases were put back\(undo)")
+                let cleaned = options.clean && !databases.isEmpty
+                    ? " (except the database(s) restored over with --clean: restore the safety snapshot for them)" : ""
+                throw LockstepError(.failure, "\(error); the previous paths and databases were put back\(cleaned)\(undo)")
             }
             committed = true
             kept = renamed.map(\.oldName)
