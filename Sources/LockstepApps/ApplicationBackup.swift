@@ -156,13 +156,20 @@ package struct ApplicationBackup {
             do { version = try postgres.serverVersion(connection, shownAs: name) } catch let error as LockstepError {
                 throw LockstepError(.failure, "cannot reach the \(error.message); check \(database.url.key) and its password, then run `lockstep plan`; nothing was stopped")
             }
-            let role = database.role.rawValue
-            metadata["postgres_\(role)_url"] = database.redactedURL
-            metadata["postgres_\(role)_server_version"] = version
-            metadata["postgres_\(role)_dump"] = Self.dumpPath(database.role)
-            sources.append(postgres.dump(connection, to: Self.dumpPath(database.role), shownAs: name))
+            metadata["postgres_\(database.role.rawValue)_server_version"] = version
+            sources.append(Self.dump(database, tools: postgres, metadata: &metadata))
         }
         return sources
+    }
+
+    /// The stream file of one database's dump, and its facts (`postgres_ROLE_url`, redacted,
+    /// and `postgres_ROLE_dump`) added to `metadata`.
+    package static func dump(_ database: PostgresDatabase, tools: PostgresTools, metadata: inout [String: String]) -> any StreamSource {
+        let role = database.role.rawValue
+        metadata["postgres_\(role)_url"] = database.redactedURL
+        metadata["postgres_\(role)_dump"] = dumpPath(database.role)
+        return tools.dump(PostgresConnection(database), to: dumpPath(database.role),
+                          shownAs: "\(role) database \(database.redactedURL)")
     }
 
     /// Counts as the administrator reads them: what changed since the parent snapshot (the

@@ -273,13 +273,7 @@ struct InPlaceRestore {
             "application": application, "provider": configuration.provider.rawValue, "config_path": configuration.configPath,
             "consistent": "true", "safety_before_restore_of": found.id.hex,
         ]
-        for database in captureSet.databases {
-            let connection = PostgresConnection(database)
-            request.streams.append(postgres.dump(connection, to: ApplicationBackup.dumpPath(database.role),
-                                                 shownAs: "\(database.role.rawValue) database \(database.redactedURL)"))
-            request.metadata["postgres_\(database.role.rawValue)_dump"] = ApplicationBackup.dumpPath(database.role)
-            request.metadata["postgres_\(database.role.rawValue)_url"] = database.redactedURL
-        }
+        request.streams = captureSet.databases.map { ApplicationBackup.dump($0, tools: postgres, metadata: &request.metadata) }
         let archiver = Archiver(repository: repository, fs: LocalFileSystem(), reporter: ConsoleReporter(verbose: false))
         let (id, _, summary) = try archiver.run(request)
         if summary.errors > 0 {

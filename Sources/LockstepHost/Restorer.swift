@@ -441,8 +441,11 @@ final class OwnerMap: Sendable {
     /// The owner a restore gives `node` on this host: a mapped name first, then by name when the
     /// name exists here, else (or with `numericOwner`) by number.
     func owner(of node: Node, options: RestoreOptions) -> (uid: uid_t, gid: gid_t) {
-        let mappedUser = (options.userMap[node.user] ?? options.userMap[String(node.uid)]).flatMap { uid(name: $0) ?? uid_t($0) }
-        let mappedGroup = (options.groupMap[node.group] ?? options.groupMap[String(node.gid)]).flatMap { gid(name: $0) ?? gid_t($0) }
+        // Called for every restored entry: the maps are looked up only when given.
+        let mappedUser = options.userMap.isEmpty ? nil
+            : (options.userMap[node.user] ?? options.userMap[String(node.uid)]).flatMap { uid(name: $0) ?? uid_t($0) }
+        let mappedGroup = options.groupMap.isEmpty ? nil
+            : (options.groupMap[node.group] ?? options.groupMap[String(node.gid)]).flatMap { gid(name: $0) ?? gid_t($0) }
         let numeric = options.numericOwner
         return (mappedUser ?? (numeric ? node.uid : uid(name: node.user) ?? node.uid),
                 mappedGroup ?? (numeric ? node.gid : gid(name: node.group) ?? node.gid))

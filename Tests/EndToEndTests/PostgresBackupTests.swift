@@ -15,25 +15,19 @@ struct PostgresBackupTests {
 
     @Test("pg_dump streams into the snapshot inside the window; versions recorded; the dump restores; no password on a command line")
     func dumpInWindow() throws {
-        let pg = try TestPostgres.shared()
-        let db = try pg.makeDatabase("connect")
-        defer { pg.drop([db.name, db.name + "_copy"], roles: [db.user]) }
+        let f = try Fixture()
+        defer { f.remove(databases: [f.db.name + "_copy"]) }
+        let (pg, db, scratch, tool, app) = (f.pg, f.db, f.scratch, f.tool, f.app)
         try pg.psql("CREATE TABLE bundles(id serial PRIMARY KEY, path text NOT NULL);"
                     + "INSERT INTO bundles(path) SELECT 'apps/' || g FROM generate_series(1, 5000) g;"
                     + "ALTER TABLE bundles OWNER TO \(db.user);", database: db.name)
-        let scratch = try Scratch()
-        defer { scratch.remove() }
-        let tool = try scratch.repository()
-        let app = try FakeInstallation(in: scratch)
         try configure(app, url: pg.url(database: db.name, user: db.user, password: db.password))
         // pg_dump and psql wrappers first in PATH record their arguments and environment.
-        let bin = "\(scratch.path)/bin"
-        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        var wrappers = [String: String]()
         for program in ["pg_dump", "psql"] {
-            try write("\(bin)/\(program)", "#!/bin/sh\necho \"$@\" >> '\(scratch.path)/argv.log'\nenv >> '\(scratch.path)/env.log'\nexec /usr/bin/\(program) \"$@\"\n")
-            chmod("\(bin)/\(program)", 0o755)
+            wrappers[program] = "echo \"$@\" >> '\(scratch.path)/argv.log'\nenv >> '\(scratch.path)/env.log'\nexec /usr/bin/\(program) \"$@\""
         }
-        let path = "\(bin):" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+        let path = try f.path(with: wrappers)
         let r = try tool.run(["backup", "--json"] + app.options(), environment: ["PATH": path])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(app.calls == ["stop", "start"])
@@ -67,13 +61,9 @@ struct PostgresBackupTests {
 
     @Test("a wrong database password is refused before the service is stopped, without printing it")
     func wrongPassword() throws {
-        let pg = try TestPostgres.shared()
-        let db = try pg.makeDatabase("connect")
-        defer { pg.drop([db.name], roles: [db.user]) }
-        let scratch = try Scratch()
-        defer { scratch.remove() }
-        let tool = try scratch.repository()
-        let app = try FakeInstallation(in: scratch)
+        let f = try Fixture()
+        defer { f.remove() }
+        let (pg, db, tool, app) = (f.pg, f.db, f.tool, f.app)
         try configure(app, url: pg.url(database: db.name, user: db.user, password: "x"),
                       extra: "Password = not-the-password-42\n")
         let r = try tool.run(["backup"] + app.options())
@@ -86,15 +76,11 @@ struct PostgresBackupTests {
 
     @Test("a pg_dump that fails inside the window commits nothing and the service runs again")
     func failingDump() throws {
-        let pg = try TestPostgres.shared()
-        let db = try pg.makeDatabase("connect")
-        defer { pg.drop([db.name], roles: [db.user]) }
+        let f = try Fixture()
+        defer { f.remove() }
+        let (pg, db, tool, app) = (f.pg, f.db, f.tool, f.app)
         // The role can connect (the preflight passes) but cannot read this table: pg_dump fails.
         try pg.psql("CREATE TABLE secrets(x int); REVOKE ALL ON secrets FROM PUBLIC;", database: db.name)
-        let scratch = try Scratch()
-        defer { scratch.remove() }
-        let tool = try scratch.repository()
-        let app = try FakeInstallation(in: scratch)
         try configure(app, url: pg.url(database: db.name, user: db.user, password: db.password))
         let r = try tool.run(["backup"] + app.options())
         #expect(r.status == 1)
@@ -107,20 +93,12 @@ struct PostgresBackupTests {
 
     @Test("verify reports a dump that is not one; an in-place restore of it fails while staging and changes nothing")
     func verifyFindsBadDump() throws {
-        let pg = try TestPostgres.shared()
-        let db = try pg.makeDatabase("connect")
-        defer { pg.drop([db.name], roles: [db.user]) }
-        let scratch = try Scratch()
-        defer { scratch.remove() }
-        let tool = try scratch.repository()
-        let app = try FakeInstallation(in: scratch)
+        let f = try Fixture()
+        defer { f.remove() }
+        let (pg, db, scratch, tool, app) = (f.pg, f.db, f.scratch, f.tool, f.app)
         try configure(app, url: pg.url(database: db.name, user: db.user, password: db.password))
         // A pg_dump that succeeds without writing a dump: the backup cannot tell, verify can.
-        let bin = "\(scratch.path)/bin"
-        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
-        try write("\(bin)/pg_dump", "#!/bin/sh\ncase \"$1\" in --version) exec /usr/bin/pg_dump --version;; esac\necho 'not a dump'\n")
-        chmod("\(bin)/pg_dump", 0o755)
-        let path = "\(bin):" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+        let path = try f.path(with: ["pg_dump": "case \"$1\" in --version) exec /usr/bin/pg_dump --version;; esac\necho 'not a dump'"])
         #expect(try tool.run(["backup"] + app.options(), environment: ["PATH": path]).status == 0)
         let verify = try tool.run(["verify", "latest"])
         #expect(verify.status == 1)
@@ -137,5 +115,40 @@ struct PostgresBackupTests {
         #expect(try String(contentsOfFile: "\(app.data)/apps/1/bundle.tar.gz", encoding: .utf8) == "current")
         #expect(try sh("ls -a '\(scratch.path)'").contains(".lockstep-") == false, "staging left behind")
         #expect(try pg.psql("SELECT count(*) FROM pg_database WHERE datname LIKE '\(db.name)_lockstep_%'") == "0\n")
+    }
+}
+
+/// One PostgreSQL test's world: a database owned by its own role, a repository, and a fake
+/// installation; `configure` points the installation at the database.
+private struct Fixture {
+    let pg: TestPostgres
+    let db: (name: String, user: String, password: String)
+    let scratch: Scratch
+    let tool: Lockstep
+    let app: FakeInstallation
+
+    init() throws {
+        pg = try TestPostgres.shared()
+        db = try pg.makeDatabase("connect")
+        scratch = try Scratch()
+        tool = try scratch.repository()
+        app = try FakeInstallation(in: scratch)
+    }
+
+    /// Drops the database (and `databases`) and the role, removes the scratch directory.
+    func remove(databases: [String] = []) {
+        pg.drop([db.name] + databases, roles: [db.user])
+        scratch.remove()
+    }
+
+    /// A PATH whose first directory holds `scripts` (program name → shell body).
+    func path(with scripts: [String: String]) throws -> String {
+        let bin = "\(scratch.path)/bin"
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        for (program, body) in scripts {
+            try write("\(bin)/\(program)", "#!/bin/sh\n\(body)\n")
+            chmod("\(bin)/\(program)", 0o755)
+        }
+        return "\(bin):" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
     }
 }
