@@ -26,7 +26,8 @@ int lockstep_fremovexattr(int fd, const char *name) { return fremovexattr(fd, na
 int lockstep_mknodat(int dirfd, const char *name, unsigned int mode, unsigned long long dev) { return mknodat(dirfd, name, mode, (dev_t)dev); }
 
 void lockstep_tune_malloc(void) {
-    mallopt(M_MMAP_THRESHOLD, 1 << 20);
+    mallopt(M_MMAP_THRESHOLD, 8 << 20);
+    mallopt(M_TRIM_THRESHOLD, 32 << 20);
     mallopt(M_ARENA_MAX, 4);
 }
 

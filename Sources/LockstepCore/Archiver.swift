@@ -51,10 +51,66 @@ package final class Archiver: Sendable {
 
     // MARK: - The in-memory skeleton
 
-    /// A directory being built: its nodes, where file results go, and its subdirectories.
+    /// A directory being built: its nodes and where its files' results go. It counts what it
+    /// still waits for (its walk, each queued file, each unfinished subdirectory); the thread that
+    /// brings the count to zero saves its tree, hands the id to the parent and frees the nodes.
+    /// So only the directories on the walker's path and those with files in flight are in
+    /// memory, not the whole skeleton (a 140,000-file backup peaked at 396 MiB holding it).
     private final class PendingDir: @unchecked Sendable {
-        var nodes: [Node] = []
-        var subdirs: [(index: Int, dir: PendingDir)] = []
+        private let lock = NSLock()
+        private var nodes: [Node] = []
+        private var dropped: [Int] = []
+        private var pending = 1  // the walk of this directory
+        let parent: (dir: PendingDir, index: Int)?
+        /// Subdirectories created for stream files (found again by name while adding streams).
+        var streamDirs: [(name: [UInt8], dir: PendingDir)] = []
+        /// The saved tree, once complete (read for the root).
+        private(set) var tree: BlobID?
+
+        init(parent: (dir: PendingDir, index: Int)? = nil) { self.parent = parent }
+
+        /// Adds a node and returns its index.
+        func append(_ node: Node) -> Int {
+            lock.withLock {
+                nodes.append(node)
+                return nodes.count - 1
+            }
+        }
+
+        func setContent(_ index: Int, _ content: [ContentPiece]) { lock.withLock { nodes[index].content = content } }
+
+        /// One more thing to wait for (a queued file, a subdirectory).
+        func hold() { lock.withLock { pending += 1 } }
+
+        /// Records a file's result (nil: dropped) or a subdirectory's tree, and says whether the
+        /// directory is now complete.
+        func finish(_ index: Int, node: Node?? = nil, subtree: BlobID? = nil) -> Bool {
+            lock.withLock {
+                switch node {
+                case .some(.some(let node)): nodes[index] = node
+                case .some(.none): dropped.append(index)
+                case .none: break
+                }
+                if let subtree { nodes[index].subtree = subtree }
+                pending -= 1
+                return pending == 0
+            }
+        }
+
+        /// Ends the walk of this directory; true when nothing else is outstanding.
+        func walkDone() -> Bool { lock.withLock { pending -= 1; return pending == 0 } }
+
+        /// The nodes to save (dropped files left out); the directory keeps only its tree id.
+        func takeNodes() -> [Node] {
+            lock.withLock {
+                defer { nodes = []; dropped = [] }
+                guard !dropped.isEmpty else { return nodes }
+                let gone = Set(dropped)
+                return nodes.indices.filter { !gone.contains($0) }.map { nodes[$0] }
+            }
+        }
+
+        func setTree(_ id: BlobID) { lock.withLock { tree = id } }
     }
 
     private struct FileJob: Sendable {
@@ -71,6 +127,10 @@ package final class Archiver: Sendable {
         case stored(Node, bytesRead: Int64, bytesAdded: Int64, stored: Int64, blobs: Int)
         case dropped
     }
+
+    /// Files queued ahead of the readers: enough to keep them busy, few enough that the walker
+    /// cannot run thousands of nodes ahead (back-pressure keeps memory flat).
+    private static let queueCapacity = 256
 
     private struct Counters {
         var summary = BackupSummary()
@@ -141,9 +201,8 @@ package final class Archiver: Sendable {
         }
         let parentRoot = try (request.compareWith ?? request.parent.flatMap { $0.snapshot.treeID }).map { try repository.loadTree($0) }
 
-        let queue = JobQueue<FileJob>()
+        let queue = JobQueue<FileJob>(capacity: Self.queueCapacity)
         let fatal = Mutex<(any Error)?>(nil)
-        let outcomes = Mutex<[(FileJob, FileOutcome)]>([])
         let rootDir = PendingDir()
 
         // Walker on its own thread, workers on the rest: reading starts before the walk ends.
@@ -154,6 +213,7 @@ package final class Archiver: Sendable {
             do {
                 try self.buildVirtualRoot(roots, into: rootDir, parent: parentRoot, queue: queue, interruption: interruption)
                 try self.addStreams(request.streams, into: rootDir, queue: queue, time: started)
+                try self.walked(rootDir)
             } catch {
                 fatal.withLock { if $0 == nil { $0 = error } }
             }
@@ -176,7 +236,7 @@ package final class Archiver: Sendable {
                 do {
                     let outcome = try job.stream.map { try self.readStream(job, $0, buffer: buffer, interruption: interruption) }
                         ?? self.readFile(job, buffer: buffer)
-                    outcomes.withLock { $0.append((job, outcome)) }
+                    try self.record(outcome, of: job)
                 } catch {
                     fatal.withLock { if $0 == nil { $0 = error } }
                 }
@@ -184,25 +244,11 @@ package final class Archiver: Sendable {
         }
         queue.waitClosed()
         if let error = fatal.withLock({ $0 }) { throw error }
-
-        var summary = counters.withLock { $0.summary }
-        var dropped = [ObjectIdentifier: Set<Int>]()
-        for (job, outcome) in outcomes.withLock({ $0 }) {
-            switch outcome {
-            case .stored(let node, let read, let added, let stored, let blobs):
-                job.dir.nodes[job.index] = node
-                summary.bytesRead += read
-                summary.bytesAdded += added
-                summary.bytesStored += stored
-                summary.blobsAdded += blobs
-                if job.isNew { summary.filesNew += 1 } else { summary.filesChanged += 1 }
-                summary.totalBytes += Int64(node.size)
-            case .dropped:
-                dropped[ObjectIdentifier(job.dir), default: []].insert(job.index)
-            }
-        }
         if let reason = request.interruption() { throw Self.interrupted(reason) }
-        let rootTree = try saveTrees(rootDir, dropped: dropped, summary: &summary)
+        guard let rootTree = rootDir.tree else {
+            throw LockstepError(.failure, "internal error: the snapshot's root directory was not completed")
+        }
+        var summary = counters.withLock { $0.summary }
         try repository.flush()
         summary.durationSeconds = clock().timeIntervalSince(started)
         return Captured(tree: rootTree, summary: summary, started: started, paths: roots.map(\.pathString))
@@ -220,6 +266,7 @@ package final class Archiver: Sendable {
     /// Adds each stream's file, and the directories leading to it, to the root, and queues it.
     private func addStreams(_ streams: [any StreamSource], into root: PendingDir, queue: JobQueue<FileJob>, time: Date) throws {
         let stamp = Timestamp(seconds: Int64(time.timeIntervalSince1970.rounded(.down)), nanoseconds: 0)
+        var created = [PendingDir]()
         for stream in streams {
             let parts = stream.path.split(separator: "/").map { Array($0.utf8) }
             guard stream.path.hasPrefix(Self.reservedRoot + "/"), parts.count >= 2 else {
@@ -229,7 +276,7 @@ package final class Archiver: Sendable {
             var path = [UInt8]()
             for name in parts.dropLast() {
                 path = (path.isEmpty ? [UInt8(ascii: "/")] : path).appendingPathComponent(name)
-                if let existing = dir.subdirs.first(where: { dir.nodes[$0.index].name == name }) {
+                if let existing = dir.streamDirs.first(where: { $0.name == name }) {
                     dir = existing.dir
                     continue
                 }
@@ -238,9 +285,10 @@ package final class Archiver: Sendable {
                 node.user = fs.userName(0)
                 node.group = fs.groupName(0)
                 node.mtime = stamp
-                let child = PendingDir()
-                dir.subdirs.append((dir.nodes.count, child))
-                dir.nodes.append(node)
+                let child = PendingDir(parent: (dir, dir.append(node)))
+                dir.hold()
+                dir.streamDirs.append((name, child))
+                created.append(child)
                 dir = child
             }
             var node = Node(name: parts.last!, kind: .file)
@@ -248,11 +296,12 @@ package final class Archiver: Sendable {
             node.user = fs.userName(0)
             node.group = fs.groupName(0)
             node.mtime = stamp
-            let index = dir.nodes.count
-            dir.nodes.append(node)
+            let index = dir.append(node)
+            dir.hold()
             queue.push(FileJob(dir: dir, index: index, path: Array(stream.path.utf8), node: node, isNew: true,
                                isPrePass: false, stream: stream))
         }
+        for dir in created.reversed() { try walked(dir) }
     }
 
     /// Stores a stream like a file read to its end, then requires its producer to have succeeded.
@@ -352,13 +401,12 @@ package final class Archiver: Sendable {
                 guard status.type == .directory else {
                     throw LockstepError(.failure, "cannot back up below \(path.pathString): not a directory")
                 }
-                let child = PendingDir()
                 let node = try makeNode(name: name, path: path, status: status)
-                let index = dir.nodes.count
-                dir.nodes.append(node)
-                dir.subdirs.append((index, child))
+                let child = PendingDir(parent: (dir, dir.append(node)))
+                dir.hold()
                 let parentTree = try parentNode?.subtree.map { try repository.loadTree($0) }
                 try addPaths(rest, prefix: path, into: child, parent: parentTree, queue: queue)
+                try walked(child)
             }
         }
     }
@@ -404,22 +452,22 @@ package final class Archiver: Sendable {
             counters.withLock { $0.summary.errors += 1 }
             return
         }
-        let index = dir.nodes.count
-        dir.nodes.append(node)
+        let index = dir.append(node)
         switch node.kind {
         case .directory:
-            let child = PendingDir()
-            dir.subdirs.append((index, child))
+            let child = PendingDir(parent: (dir, index))
+            dir.hold()
             var parentTree: Tree?
             if let subtree = parentNode?.subtree, parentNode?.kind == .directory {
                 parentTree = try? repository.loadTree(subtree)
             }
             try walkDirectory(path, into: child, parent: parentTree, queue: queue)
+            try walked(child)
         case .file:
             progress.totalFiles.add(1, ordering: .relaxed)
             progress.totalBytes.add(Int64(node.size), ordering: .relaxed)
             if let parentNode, node.sameFileMetadata(as: parentNode), allIndexed(parentNode.content) {
-                dir.nodes[index].content = parentNode.content
+                dir.setContent(index, parentNode.content)
                 counters.withLock {
                     $0.summary.filesUnmodified += 1
                     $0.summary.totalBytes += Int64(node.size)
@@ -427,6 +475,7 @@ package final class Archiver: Sendable {
                 progress.files.add(1, ordering: .relaxed)
                 progress.bytes.add(Int64(node.size), ordering: .relaxed)
             } else {
+                dir.hold()
                 queue.push(FileJob(dir: dir, index: index, path: path, node: node, isNew: parentNode == nil, isPrePass: isPrePass))
             }
         default:
@@ -561,7 +610,7 @@ package final class Archiver: Sendable {
                 let chunk = UnsafeRawBufferPointer(rebasing: window[0..<length])
                 let id = repository.keys.blobID(of: chunk)
                 if !repository.hasBlob(id) {
-                    let result = try repository.saveBlob(.data, Data(chunk), id: id)
+                    let result = try repository.saveBlob(.data, bytes: chunk, id: id)
                     if result.added {
                         out.bytesAdded += Int64(length)
                         out.stored += Int64(result.storedBytes)
@@ -583,15 +632,42 @@ package final class Archiver: Sendable {
 
     // MARK: - Trees
 
-    private func saveTrees(_ dir: PendingDir, dropped: [ObjectIdentifier: Set<Int>], summary: inout BackupSummary) throws -> BlobID {
-        for (index, child) in dir.subdirs {
-            dir.nodes[index].subtree = try saveTrees(child, dropped: dropped, summary: &summary)
-            summary.directories += 1
+    /// Records a read file's result in its directory (completing it if it was the last).
+    private func record(_ outcome: FileOutcome, of job: FileJob) throws {
+        switch outcome {
+        case .stored(let node, let read, let added, let stored, let blobs):
+            counters.withLock {
+                $0.summary.bytesRead += read
+                $0.summary.bytesAdded += added
+                $0.summary.bytesStored += stored
+                $0.summary.blobsAdded += blobs
+                if job.isNew { $0.summary.filesNew += 1 } else { $0.summary.filesChanged += 1 }
+                $0.summary.totalBytes += Int64(node.size)
+            }
+            if job.dir.finish(job.index, node: .some(node)) { try complete(job.dir) }
+        case .dropped:
+            if job.dir.finish(job.index, node: .some(nil)) { try complete(job.dir) }
         }
-        var nodes = dir.nodes
-        if let gone = dropped[ObjectIdentifier(dir)] {
-            nodes = nodes.enumerated().filter { !gone.contains($0.offset) }.map(\.element)
+    }
+
+    /// The walk of a directory is over (its entries are listed, its subdirectories walked).
+    private func walked(_ dir: PendingDir) throws {
+        if dir.walkDone() { try complete(dir) }
+    }
+
+    /// Saves a complete directory's tree, then its parent's if that was the last thing the parent
+    /// waited for, and so on up.
+    private func complete(_ dir: PendingDir) throws {
+        var current = dir
+        while true {
+            let id = try repository.saveTree(Tree(nodes: current.takeNodes())).id
+            guard let (parent, index) = current.parent else {
+                current.setTree(id)
+                return
+            }
+            counters.withLock { $0.summary.directories += 1 }
+            guard parent.finish(index, subtree: id) else { return }
+            current = parent
         }
-        return try repository.saveTree(Tree(nodes: nodes)).id
     }
 }

@@ -48,7 +48,7 @@ package struct MasterKeys: @unchecked Sendable {  // SymmetricKey is immutable
     }
 
     /// AES-256-GCM with a random 96-bit nonce: nonce ‖ ciphertext ‖ tag (28 bytes of overhead).
-    package func seal(_ plaintext: Data) throws -> Data {
+    package func seal(_ plaintext: some DataProtocol) throws -> Data {
         guard let combined = try AES.GCM.seal(plaintext, using: encryption).combined else {
             throw FormatError.malformed("AES-GCM produced no combined form")
         }

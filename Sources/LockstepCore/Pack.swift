@@ -1,4 +1,5 @@
 package import Foundation
+import Crypto
 
 /// Blob kinds: file content or an encoded tree.
 package enum BlobType: UInt8, Sendable, Codable {
@@ -26,6 +27,53 @@ package struct PackedBlob: Sendable, Equatable {
     }
 }
 
+/// A pack written into storage as it fills (see `PackBuilder` for the layout): each sealed blob
+/// goes to the pending object at once, so a backup holds no pack in memory, and the pack's name
+/// is hashed on the way.
+package struct PackWriter: Sendable {
+    private var object: (any PendingObject)?
+    /// SHA-256's running state is a plain value; it is only ever used by the writer's owner.
+    private struct Hasher: @unchecked Sendable { var sha = SHA256() }
+    private var hasher = Hasher()
+    package private(set) var blobs: [PackedBlob] = []
+    package private(set) var count = 0
+
+    package init() {}
+
+    package var isEmpty: Bool { blobs.isEmpty }
+
+    package mutating func append(id: BlobID, type: BlobType, sealed: Data, rawLength: Int, compressed: Bool,
+                                 storage: any Storage) throws {
+        let object = try self.object ?? storage.beginObject()
+        self.object = object
+        try write(sealed, to: object)
+        blobs.append(PackedBlob(id: id, type: type, offset: UInt32(count), length: UInt32(sealed.count),
+                                rawLength: UInt32(rawLength), compressed: compressed))
+        count += sealed.count
+    }
+
+    private mutating func write(_ bytes: Data, to object: any PendingObject) throws {
+        try bytes.withUnsafeBytes { raw in
+            hasher.sha.update(bufferPointer: raw)
+            try object.append(raw)
+        }
+    }
+
+    /// Appends the sealed header and its length and commits the pack under its hash.
+    package mutating func finish(keys: MasterKeys) throws -> (id: BlobID, blobs: [PackedBlob]) {
+        guard let object else { throw FormatError.malformed("an empty pack cannot be finished") }
+        let header = try keys.seal(Data(PackBuilder.encodeHeader(blobs)))
+        try write(header, to: object)
+        try write(withUnsafeBytes(of: UInt32(header.count).littleEndian) { Data($0) }, to: object)
+        let id = BlobID(bytes: Array(hasher.sha.finalize()))
+        try object.commit(as: Handle(.data, id.hex))
+        return (id, blobs)
+    }
+
+    /// Throws away a pack that will not be finished.
+    package func discard() { object?.discard() }
+}
+
 /// A pack file: sealed blobs back to back, then the sealed header listing them, then the
 /// header's sealed length as 4 little-endian bytes. Named by the SHA-256 of all its bytes.
 package struct PackBuilder: Sendable {
@@ -43,12 +91,15 @@ package struct PackBuilder: Sendable {
         data.append(sealed)
     }
 
-    /// Seals the header onto the pack and returns its bytes and name.
+    /// Seals the header onto the pack and returns its bytes and name; the builder gives up its
+    /// buffer, so the caller holds the only reference and can recycle it.
     package mutating func finish(keys: MasterKeys) throws -> (id: BlobID, bytes: Data, blobs: [PackedBlob]) {
         let header = try keys.seal(Data(Self.encodeHeader(blobs)))
         data.append(header)
         withUnsafeBytes(of: UInt32(header.count).littleEndian) { data.append(contentsOf: $0) }
-        return (storageID(of: data), data, blobs)
+        var bytes = Data()
+        swap(&bytes, &data)
+        return (storageID(of: bytes), bytes, blobs)
     }
 
     static let headerMagic: [UInt8] = Array("LSPK1".utf8)

@@ -16,13 +16,15 @@ package final class Repository: Sendable {
     private struct WriterState {
         var index = MasterIndex()
         var inFlight = Set<BlobID>()
-        var pack: PackBuilder
+        var pack = PackWriter()
         var unindexedPacks: [(id: BlobID, blobs: [PackedBlob])] = []
         /// Packs taken out of `pack` whose save has not finished yet.
         var packsBeingStored = 0
     }
 
     private let state: Mutex<WriterState>
+    /// Compression contexts of the threads saving blobs, reused (see `ZstdScratch`).
+    private let scratchPool = Mutex<[ZstdScratch]>([])
     /// How many saved packs may wait before an index file names them.
     package static let packsPerIndexFile = 4
 
@@ -31,7 +33,7 @@ package final class Repository: Sendable {
         self.config = config
         self.keys = keys
         self.chunker = Chunker(parameters: config.chunker, gear: keys.gearTable())
-        self.state = Mutex(WriterState(pack: PackBuilder(capacity: config.packSize + (1 << 20))))
+        self.state = Mutex(WriterState())
     }
 
     // MARK: - Creating and opening
@@ -127,36 +129,64 @@ package final class Repository: Sendable {
     }
 
     package func saveBlob(_ type: BlobType, _ data: Data, id: BlobID) throws -> SaveResult {
+        try data.withUnsafeBytes { try saveBlob(type, bytes: $0, id: id) }
+    }
+
+    /// Stores a blob from borrowed bytes (a chunk still in the reader's buffer): compressed with a
+    /// pooled context into a reused buffer and sealed from there, so the only allocation per blob
+    /// is the sealed copy that goes into the pack.
+    package func saveBlob(_ type: BlobType, bytes: UnsafeRawBufferPointer, id: BlobID) throws -> SaveResult {
         let isNew = state.withLock { s in
             if s.index.contains(id) || s.inFlight.contains(id) { return false }
             s.inFlight.insert(id)
             return true
         }
         guard isNew else { return SaveResult(id: id, added: false, storedBytes: 0) }
-        let compressed = Zstd.compress(data, level: Int32(config.compressionLevel))
-        let sealed = try keys.seal(compressed ?? data)
-        let full: PackBuilder? = state.withLock { s in
-            s.pack.append(id: id, type: type, sealed: sealed, rawLength: data.count, compressed: compressed != nil)
-            guard s.pack.count >= config.packSize else { return nil }
-            let full = s.pack
-            s.pack = PackBuilder(capacity: config.packSize + (1 << 20))
-            s.packsBeingStored += 1
-            return full
+        let scratch = scratchPool.withLock { $0.popLast() } ?? ZstdScratch()
+        let sealed: Data
+        let compressed: Bool
+        do {
+            defer { scratchPool.withLock { $0.append(scratch) } }
+            if let packed = scratch.compress(bytes, level: Int32(config.compressionLevel)) {
+                (sealed, compressed) = (try keys.seal(packed), true)
+            } else {
+                (sealed, compressed) = (try keys.seal(bytes), false)
+            }
+        } catch {
+            state.withLock { _ = $0.inFlight.remove(id) }
+            throw error
         }
-        if var full { try store(pack: &full) }
+        var full: PackWriter? = try state.withLock { s in
+            do {
+                try s.pack.append(id: id, type: type, sealed: sealed, rawLength: bytes.count, compressed: compressed,
+                                  storage: storage)
+            } catch {
+                // The pack file is broken: drop it whole; the capture fails, so nothing refers to it.
+                s.pack.discard()
+                for b in s.pack.blobs { s.inFlight.remove(b.id) }
+                s.inFlight.remove(id)
+                s.pack = PackWriter()
+                throw error
+            }
+            guard s.pack.count >= config.packSize else { return nil }
+            defer { s.pack = PackWriter() }
+            s.packsBeingStored += 1
+            return s.pack
+        }
+        if full != nil { try store(pack: &full!) }
         return SaveResult(id: id, added: true, storedBytes: sealed.count)
     }
 
     /// Saves a full pack, then indexes it; every few packs an index file is written. On failure
     /// the pack's blobs are forgotten, so saving them again stores them again.
-    private func store(pack: inout PackBuilder) throws {
+    private func store(pack: inout PackWriter) throws {
         defer { state.withLock { $0.packsBeingStored -= 1 } }
         let pending = pack.blobs
-        let (packID, bytes, blobs): (BlobID, Data, [PackedBlob])
+        let (packID, blobs): (BlobID, [PackedBlob])
         do {
-            (packID, bytes, blobs) = try pack.finish(keys: keys)
-            try storage.save(Handle(.data, packID.hex), bytes)
+            (packID, blobs) = try pack.finish(keys: keys)
         } catch {
+            pack.discard()
             state.withLock { s in for b in pending { s.inFlight.remove(b.id) } }
             throw error
         }
@@ -187,13 +217,13 @@ package final class Repository: Sendable {
     /// Saves the pack being filled and an index file for every pack not yet indexed.
     /// After it returns, every blob saved before is durable and indexed.
     package func flush() throws {
-        let partial: PackBuilder? = state.withLock { s in
+        var partial: PackWriter? = state.withLock { s in
             guard !s.pack.isEmpty else { return nil }
-            defer { s.pack = PackBuilder(capacity: config.packSize + (1 << 20)) }
+            defer { s.pack = PackWriter() }
             s.packsBeingStored += 1
             return s.pack
         }
-        if var partial { try store(pack: &partial) }
+        if partial != nil { try store(pack: &partial!) }
         // Packs other threads are still saving must be indexed by this flush too.
         while state.withLock({ $0.packsBeingStored > 0 }) { usleep(1000) }
         let rest = state.withLock { s in

@@ -1,4 +1,5 @@
 package import Foundation
+import Synchronization
 
 /// What kind of object a storage name refers to; each kind lives in its own folder.
 package enum ObjectKind: String, Sendable, CaseIterable {
@@ -64,8 +65,41 @@ package protocol Storage: Sendable {
     func remove(_ handle: Handle) throws
     /// Whether a repository (its `config`) exists here.
     func exists() throws -> Bool
+    /// Starts an object written piece by piece and named when complete (a pack, named by the
+    /// hash of its bytes). The default buffers it and calls `save`.
+    func beginObject() throws -> any PendingObject
 }
 
 extension Storage {
     package func load(_ handle: Handle) throws -> Data { try load(handle, offset: 0, length: nil) }
+
+    package func beginObject() throws -> any PendingObject { BufferedObject(storage: self) }
+}
+
+/// An object being written: appended to by one thread at a time, then committed under its name
+/// (atomic and durable, as `save`) or discarded.
+package protocol PendingObject: AnyObject, Sendable {
+    func append(_ bytes: UnsafeRawBufferPointer) throws
+    func commit(as handle: Handle) throws
+    func discard()
+}
+
+/// A pending object held in memory and saved whole on commit.
+package final class BufferedObject: PendingObject {
+    private let storage: any Storage
+    private let data = Mutex(Data())
+
+    package init(storage: any Storage) { self.storage = storage }
+
+    package func append(_ bytes: UnsafeRawBufferPointer) throws { data.withLock { $0.append(contentsOf: bytes) } }
+
+    package func commit(as handle: Handle) throws {
+        let bytes = data.withLock { d in
+            defer { d = Data() }
+            return d
+        }
+        try storage.save(handle, bytes)
+    }
+
+    package func discard() { data.withLock { $0 = Data() } }
 }

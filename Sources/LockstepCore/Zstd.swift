@@ -5,16 +5,8 @@ package import Foundation
 /// so the caller stores the blob as it is.
 package enum Zstd {
     package static func compress(_ input: Data, level: Int32) -> Data? {
-        let bound = ZSTD_compressBound(input.count)
-        var output = Data(count: bound)
-        let written = output.withUnsafeMutableBytes { out in
-            input.withUnsafeBytes { src in
-                ZSTD_compress(out.baseAddress, bound, src.baseAddress, input.count, level)
-            }
-        }
-        guard ZSTD_isError(written) == 0, written < input.count else { return nil }
-        output.count = written
-        return output
+        let scratch = ZstdScratch()
+        return input.withUnsafeBytes { scratch.compress($0, level: level).map { Data($0) } }
     }
 
     package static func decompress(_ input: Data, rawLength: Int) throws -> Data {
@@ -28,5 +20,36 @@ package enum Zstd {
             throw FormatError.malformed("zstd frame does not decompress to \(rawLength) bytes")
         }
         return output
+    }
+}
+
+/// A compression context and output buffer reused for blob after blob: `ZSTD_compress` and a
+/// fresh output `Data` per chunk cost a context set-up, a zero-filled multi-MiB buffer and its
+/// page faults every time (a third of a backup's CPU went to the kernel's page clearing).
+/// One thread uses it at a time (`Repository` keeps a pool).
+package final class ZstdScratch: @unchecked Sendable {
+    private let context: OpaquePointer
+    private var output: UnsafeMutableRawBufferPointer
+
+    package init() {
+        context = ZSTD_createCCtx()!
+        output = UnsafeMutableRawBufferPointer.allocate(byteCount: 0, alignment: 64)
+    }
+
+    deinit {
+        ZSTD_freeCCtx(context)
+        output.deallocate()
+    }
+
+    /// The compressed bytes, valid until the next call; nil when not smaller than the input.
+    package func compress(_ input: UnsafeRawBufferPointer, level: Int32) -> UnsafeRawBufferPointer? {
+        let bound = ZSTD_compressBound(input.count)
+        if output.count < bound {
+            output.deallocate()
+            output = UnsafeMutableRawBufferPointer.allocate(byteCount: bound, alignment: 64)
+        }
+        let written = ZSTD_compressCCtx(context, output.baseAddress, output.count, input.baseAddress, input.count, level)
+        guard ZSTD_isError(written) == 0, written < input.count else { return nil }
+        return UnsafeRawBufferPointer(rebasing: output[0..<written])
     }
 }

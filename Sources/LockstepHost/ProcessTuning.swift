@@ -5,9 +5,9 @@ import Glibc
 
 /// Process-wide settings made once at start-up by the composition root.
 package enum ProcessTuning {
-    /// Large buffers come from mmap and return to the system when freed: peak RSS of a backup
-    /// fell from 162 MiB to 106 MiB on the small bench fixture (glibc's dynamic mmap threshold
-    /// otherwise keeps freed multi-MiB chunk buffers in per-thread heaps).
+    /// Chunk-sized buffers are reused from glibc's heaps instead of being mapped and page-faulted
+    /// per chunk (see `lockstep_tune_malloc`); the heaps stay small because packs are streamed
+    /// and the file queue is bounded.
     /// SIGPIPE is ignored: a program lockstep feeds (`pg_restore --list`) may close its input
     /// early, and a write to it must fail with EPIPE, not kill lockstep. Spawned programs get the
     /// default disposition back (`lockstep_spawn`).

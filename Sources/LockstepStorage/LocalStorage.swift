@@ -35,8 +35,7 @@ package struct LocalStorage: Storage {
 
     package func save(_ handle: Handle, _ data: Data) throws {
         let dir = folder(handle)
-        let final = path(handle)
-        if handle.kind != .locks, handle.kind != .config, access(final, F_OK) == 0 {
+        if handle.kind != .locks, handle.kind != .config, access(path(handle), F_OK) == 0 {
             // Content-addressed: an object of this name already holds these bytes.
             return
         }
@@ -44,21 +43,47 @@ package struct LocalStorage: Storage {
         let temp = "\(dir)/.tmp-\(handle.name)-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
         let fd = Glibc.open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw fail("create \(temp)", handle) }
+        do {
+            try data.withUnsafeBytes { try writeAll(fd, $0, handle) }
+        } catch {
+            Glibc.close(fd)
+            unlink(temp)
+            throw error
+        }
+        try install(temp: temp, fd: fd, as: handle)
+    }
+
+    /// A pack written straight into a temporary file under `data/`, renamed into place on commit.
+    package func beginObject() throws -> any PendingObject {
+        let dir = "\(root)/data"
+        try makeDirectories(dir)
+        let temp = "\(dir)/.tmp-pack-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        let fd = Glibc.open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw fail("create \(temp)", nil) }
+        return LocalPendingObject(storage: self, fd: fd, temp: temp)
+    }
+
+    fileprivate func writeAll(_ fd: Int32, _ raw: UnsafeRawBufferPointer, _ handle: Handle?) throws {
+        var done = 0
+        while done < raw.count {
+            let n = write(fd, raw.baseAddress! + done, raw.count - done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw fail("write", handle)
+            }
+            done += n
+        }
+    }
+
+    /// Makes a written temporary file the object `handle`: fsync, rename (link for `config`,
+    /// which is never replaced), fsync the folder. Closes `fd`; removes `temp` on failure.
+    fileprivate func install(temp: String, fd: Int32, as handle: Handle) throws {
+        let dir = folder(handle)
+        let final = path(handle)
         var ok = false
         defer {
             Glibc.close(fd)
             if !ok { unlink(temp) }
-        }
-        try data.withUnsafeBytes { raw in
-            var done = 0
-            while done < raw.count {
-                let n = write(fd, raw.baseAddress! + done, raw.count - done)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw fail("write", handle)
-                }
-                done += n
-            }
         }
         guard fsync(fd) == 0 else { throw fail("fsync", handle) }
         if handle.kind == .config {
@@ -69,6 +94,7 @@ package struct LocalStorage: Storage {
             }
             unlink(temp)
         } else {
+            try makeDirectories(dir)
             guard rename(temp, final) == 0 else { throw fail("rename", handle) }
         }
         ok = true
@@ -226,4 +252,34 @@ final class DescriptorCache: Sendable {
             s.order.removeAll { $0 == name }
         }
     }
+}
+
+/// A pack being written to a temporary file of a `LocalStorage`.
+private final class LocalPendingObject: PendingObject, @unchecked Sendable {
+    private let storage: LocalStorage
+    private let fd: Int32
+    private let temp: String
+    /// Used by one thread at a time (the repository's writer lock); guards against a double end.
+    private let ended = Mutex(false)
+
+    init(storage: LocalStorage, fd: Int32, temp: String) {
+        self.storage = storage
+        self.fd = fd
+        self.temp = temp
+    }
+
+    func append(_ bytes: UnsafeRawBufferPointer) throws { try storage.writeAll(fd, bytes, nil) }
+
+    func commit(as handle: Handle) throws {
+        guard ended.withLock({ e in defer { e = true }; return !e }) else { return }
+        try storage.install(temp: temp, fd: fd, as: handle)
+    }
+
+    func discard() {
+        guard ended.withLock({ e in defer { e = true }; return !e }) else { return }
+        Glibc.close(fd)
+        unlink(temp)
+    }
+
+    deinit { discard() }
 }

@@ -26,6 +26,7 @@ package enum StorageConformance {
         case sameNameSavedTwice
         case locksMayBeReplaced
         case configIsNeverReplaced
+        case pendingObjects
 
         package var description: String { rawValue }
 
@@ -41,6 +42,7 @@ package enum StorageConformance {
             case .sameNameSavedTwice: try StorageConformance.sameNameSavedTwice(storage)
             case .locksMayBeReplaced: try StorageConformance.locksMayBeReplaced(storage)
             case .configIsNeverReplaced: try StorageConformance.configIsNeverReplaced(storage)
+            case .pendingObjects: try StorageConformance.pendingObjects(storage)
             }
         }
     }
@@ -242,6 +244,31 @@ package enum StorageConformance {
             let listed = try storage.list(kind).filter { $0 == handle.name }
             try require(listed.count == 1, "\(handle) listed \(listed.count) times after two saves")
         }
+    }
+
+    /// An object written piece by piece is invisible until committed, then loads back as the
+    /// pieces in order; a discarded one leaves nothing; committing a name that exists keeps it.
+    package static func pendingObjects(_ storage: any Storage) throws {
+        let pieces = [pseudoRandomData(1 << 20, seed: 41), Data(), pseudoRandomData(70_001, seed: 42)]
+        let whole = pieces.reduce(Data(), +)
+        let handle = Handle(.data, storageID(of: whole).hex)
+        let object = try storage.beginObject()
+        for piece in pieces { try piece.withUnsafeBytes { try object.append($0) } }
+        try require(try storage.list(.data).isEmpty, "an uncommitted object is listed")
+        try object.commit(as: handle)
+        try require(try storage.load(handle) == whole, "a committed object does not load back as its pieces")
+        try require(try storage.list(.data) == [handle.name], "a committed object is not listed exactly once")
+
+        let dropped = try storage.beginObject()
+        try Data("never stored".utf8).withUnsafeBytes { try dropped.append($0) }
+        dropped.discard()
+        try require(try storage.list(.data) == [handle.name], "a discarded object left something listed")
+
+        let again = try storage.beginObject()
+        try whole.withUnsafeBytes { try again.append($0) }
+        try again.commit(as: handle)
+        try require(try storage.load(handle) == whole, "committing an existing name changed it")
+        try require(try storage.list(.data) == [handle.name], "committing an existing name listed it twice")
     }
 
     /// A lock (the one kind that is not content-addressed) may be saved again with new content.

@@ -144,6 +144,10 @@ struct RoundTripTests {
         let src = "\(scratch.path)/src"
         try FileManager.default.createDirectory(atPath: src, withIntermediateDirectories: true)
         try write("\(src)/just-written", "fresh")
+        // Its mtime a minute ahead: racy however long the (debug, loaded) binary takes to start;
+        // a write within the second before the read is the same case to the archiver.
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(60)],
+                                              ofItemAtPath: "\(src)/just-written")
         #expect(try tool.run(["backup", src]).status == 0)
         let second = try tool.run(["backup", "--json", src]).json()
         #expect(second["files_changed"] as? Int == 1, "a racy file was trusted without being read")
