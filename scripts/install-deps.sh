@@ -16,6 +16,7 @@ packages=(
   postgresql-15    # the tests start a real PostgreSQL 15 server on loopback (initdb, pg_ctl)
   postgresql-client-15  # pg_dump, pg_restore, psql: application backups of PostgreSQL
   python3-psycopg2 # the Connect simulator's PostgreSQL provider (run with /usr/bin/python3)
+  btrfs-progs      # btrfs, mkfs.btrfs: backup --fs-snapshot btrfs, its tests and the bench (loop-mounted)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -13,6 +13,9 @@ package struct ApplicationBackup {
         case stopWindow(StopWindow)
         /// The administrator stopped the service; refuse if it runs, unless `live`.
         case alreadyStopped(any ServiceControl, live: Bool)
+        /// `--fs-snapshot`: stop, snapshot the file system, start; capture from the snapshot
+        /// while the service runs (see `SnapshotBackup.swift`).
+        case fileSystemSnapshot(StopWindow, FileSystemSnapshotCapture)
     }
 
     package var application: String
@@ -66,13 +69,13 @@ package struct ApplicationBackup {
         // PostgreSQL: everything that can be checked is checked before the service is stopped.
         let dumps = try prepareDumps(metadata: &metadata)
 
-        let integrity = { () -> String in
-            let dir = configuration.sqliteDir.value
-            let databases = listDirectory(dir).filter { $0.hasSuffix(".db") }.sorted()
-            return databases.map { "\($0): \(sqliteIntegrity(dir + "/" + $0))" }.joined(separator: "; ")
-        }
+        let integrity = { () -> String in self.integrity(in: configuration.sqliteDir.value) }
 
         switch mode {
+        case .fileSystemSnapshot(let window, let setup):
+            return try runFromFileSystemSnapshot(window: window, setup: setup, archiver: archiver, request: request,
+                                                 dumps: dumps, metadata: metadata)
+
         case .alreadyStopped(let control, let live):
             let state = (try? control.state()) ?? .unknown("status command failed")
             let running = state != .stopped
@@ -122,15 +125,15 @@ package struct ApplicationBackup {
                 guard let captured else { throw down }
                 windowMetadata["consistent"] = "true"
                 windowMetadata["service_restarted"] = "false"
-                let outcome: String
-                do {
-                    outcome = "the backup itself is complete: snapshot \(try archiver.commit(captured, request: request, metadata: windowMetadata).id.short)"
-                } catch {
-                    outcome = "and the snapshot could not be committed: \(error)"
-                }
-                throw LockstepError(.serviceNotStarted, down.message + "; " + outcome)
+                throw Self.serviceDown(down) { try archiver.commit(captured, request: request, metadata: windowMetadata).id }
             }
         }
+    }
+
+    /// `PRAGMA integrity_check` of each `*.db` in `dir`, as `name: result; …`.
+    func integrity(in dir: String) -> String {
+        let databases = listDirectory(dir).filter { $0.hasSuffix(".db") }.sorted()
+        return databases.map { "\($0): \(sqliteIntegrity(dir + "/" + $0))" }.joined(separator: "; ")
     }
 
     /// Where a database's dump is kept in the snapshot.
@@ -140,7 +143,7 @@ package struct ApplicationBackup {
 
     /// With the postgres provider: proves each database reachable with its credentials and
     /// `pg_dump` present, records the versions, and returns the dumps to stream in the window.
-    private func prepareDumps(metadata: inout [String: String]) throws -> [any StreamSource] {
+    func prepareDumps(metadata: inout [String: String]) throws -> [any StreamSource] {
         guard configuration.provider == .postgres else { return [] }
         guard let postgres else { throw LockstepError(.failure, "PostgreSQL tools are not available") }
         let dumpVersion: String
@@ -187,7 +190,7 @@ package struct ApplicationBackup {
         return s
     }
 
-    private static func timing(_ times: WindowTimes) -> [String: String] {
+    static func timing(_ times: WindowTimes) -> [String: String] {
         var out = [String: String]()
         if let t = times.stopRequested { out["stop_requested"] = Snapshot.formatTime(t) }
         if let t = times.stopped { out["stopped"] = Snapshot.formatTime(t) }

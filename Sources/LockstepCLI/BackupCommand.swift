@@ -39,6 +39,9 @@ struct BackupCommand: ParsableCommand {
     @Option(name: .long, help: "Seconds to wait for the service to stop, and to start (and for each service command).")
     var serviceTimeout: Double = 120
 
+    @Option(name: .long, help: ArgumentHelp("Freeze the data in a file-system snapshot in the stop window and back it up while the service runs again.", valueName: "btrfs"))
+    var fsSnapshot: String?
+
     struct Output: Encodable {
         var snapshotID: String
         var summary: BackupSummary
@@ -46,6 +49,9 @@ struct BackupCommand: ParsableCommand {
         var consistent: Bool?
         var downtimeSeconds: Double?
         var application: String?
+        /// The phases an application backup timed (`pre_pass`, `fs_snapshot`, `window_capture`,
+        /// `snapshot_capture`), in seconds.
+        var phaseSeconds: [String: Double]?
 
         func encode(to encoder: any Encoder) throws {
             try summary.encode(to: encoder)
@@ -55,10 +61,12 @@ struct BackupCommand: ParsableCommand {
             try c.encodeIfPresent(consistent, forKey: .consistent)
             try c.encodeIfPresent(downtimeSeconds, forKey: .downtimeSeconds)
             try c.encodeIfPresent(application, forKey: .application)
+            try c.encodeIfPresent(phaseSeconds, forKey: .phaseSeconds)
         }
 
         enum Keys: String, CodingKey {
             case snapshotID = "snapshot_id", partial, consistent, downtimeSeconds = "downtime_seconds", application
+            case phaseSeconds = "phase_seconds"
         }
     }
 
@@ -66,6 +74,13 @@ struct BackupCommand: ParsableCommand {
         try execute {
             if live && !noStop {
                 throw LockstepError(.usage, "--live goes with --no-stop (lockstep never captures a running service it stopped itself)")
+            }
+            if let fsSnapshot {
+                guard fsSnapshot == "btrfs" else {
+                    throw LockstepError(.usage, "--fs-snapshot takes btrfs (the only file system supported), not '\(fsSnapshot)'")
+                }
+                guard paths.isEmpty else { throw LockstepError(.usage, "--fs-snapshot goes with an application backup: give no PATH (see --app-config)") }
+                guard !noStop else { throw LockstepError(.usage, "--fs-snapshot stops and starts the service itself: drop --no-stop") }
             }
             let repository = try global.openRepository()
             let lock = try RepositoryLock.acquire(repository, exclusive: false, host: hostName(), now: Date())
@@ -92,7 +107,7 @@ struct BackupCommand: ParsableCommand {
             var appResult: ApplicationBackup.Result?
             do {
                 if paths.isEmpty {
-                    appResult = try applicationBackup(archiver: archiver, request: request)
+                    appResult = try applicationBackup(archiver: archiver, request: request, repository: repository)
                     result = (appResult!.id, appResult!.snapshot, appResult!.summary)
                 } else {
                     result = try archiver.run(request)
@@ -106,11 +121,17 @@ struct BackupCommand: ParsableCommand {
             let partial = s.errors > 0
             if global.json {
                 try Console.json(Output(snapshotID: result.id.hex, summary: s, partial: partial, consistent: appResult?.consistent,
-                                        downtimeSeconds: appResult?.times.downtime, application: appResult.map { _ in application.app }))
+                                        downtimeSeconds: appResult?.times.downtime, application: appResult.map { _ in application.app },
+                                        phaseSeconds: appResult.map { Self.phases($0.snapshot.metadata) }))
             } else if !global.quiet {
                 if let appResult {
                     let downtime = appResult.times.downtime.map { String(format: "%.2f s", $0) } ?? "not measured (--no-stop)"
                     Console.out("\(application.app) backup: service downtime \(downtime); snapshot \(appResult.consistent ? "consistent" : "INCONSISTENT (taken while the service ran)")")
+                    let facts = appResult.snapshot.metadata
+                    if let kind = facts["fs_snapshot"] {
+                        Console.out("from the \(kind) snapshot: \(facts["fs_snapshot_paths"] ?? "")")
+                        if let window = facts["window_paths"] { Console.out("read in the window: \(window)") }
+                    }
                 }
                 Console.out("snapshot \(result.id.short) saved")
                 Console.out("files: \(s.filesNew) new, \(s.filesChanged) changed, \(s.filesUnmodified) unmodified; \(s.directories) directories, \(s.otherEntries) other entries")
@@ -133,9 +154,17 @@ struct BackupCommand: ParsableCommand {
 }
 
 extension BackupCommand {
+    /// The timed phases in a snapshot's metadata (`<phase>_seconds`), downtime aside.
+    static func phases(_ metadata: [String: String]) -> [String: Double] {
+        let names = ["pre_pass", "fs_snapshot", "window_capture", "snapshot_capture"]
+        return Dictionary(uniqueKeysWithValues: names.compactMap { name in
+            metadata[name + "_seconds"].flatMap(Double.init).map { (name, $0) }
+        })
+    }
+
     /// The application procedure: plan from the configuration, then the stop window (or the
     /// administrator's own stop), then the snapshot with its facts.
-    fileprivate func applicationBackup(archiver: Archiver, request: BackupRequest) throws -> ApplicationBackup.Result {
+    fileprivate func applicationBackup(archiver: Archiver, request: BackupRequest, repository: Repository) throws -> ApplicationBackup.Result {
         let environment = ProcessInfo.processInfo.environment
         let configuration = try application.configuration(environment: environment)
         let captureSet = try CaptureSet(configuration: configuration)
@@ -147,6 +176,16 @@ extension BackupCommand {
         let mode: ApplicationBackup.Mode
         if noStop {
             mode = .alreadyStopped(control, live: live)
+        } else if fsSnapshot != nil {
+            var window = stopWindow
+            window.leaveStopped = leaveStopped
+            let reporter = ConsoleReporter(verbose: global.verbose)
+            let progress = archiver.progress
+            mode = .fileSystemSnapshot(window, FileSystemSnapshotCapture(
+                snapshotter: BtrfsSnapshotter(launcher: SpawnLauncher(), timeout: serviceTimeout), repository: repository,
+                liveFileSystem: LocalFileSystem(),
+                archiver: { Archiver(repository: repository, fs: $0, reporter: reporter, progress: progress) },
+                notice: { Console.error($0) }))
         } else {
             var window = stopWindow
             window.leaveStopped = leaveStopped
