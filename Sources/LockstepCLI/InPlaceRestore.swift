@@ -9,12 +9,14 @@ import Glibc
 /// `restore SNAPSHOT --in-place`: the documented restore procedure for an application snapshot.
 ///
 /// Everything slow happens while the service still runs, into places it never reads: each
-/// captured path is restored into a staging directory beside it (same file system), each
-/// PostgreSQL dump into a new database. Then, in the stop window: a safety snapshot of the
-/// current state, the switch (rename the current path aside, the staged one into place; rename
-/// the databases), a verification of the result against the snapshot, and the start. A failure
-/// before the switch changes nothing; a failure during it or in the verification puts the old
-/// paths and databases back. The service is started again on every path out of the window.
+/// captured path is compared with the snapshot and what differs is staged beside it (same file
+/// system, `DeltaRestore`), each PostgreSQL dump is restored into a new database. Then, in the
+/// stop window: a safety snapshot of the current state, a second comparison (what the service
+/// changed since is staged too), the switch (the differing entries renamed aside, the staged
+/// ones into place, metadata fixed; the databases renamed), a verification of the result against
+/// the snapshot, and the start. A failure before the switch changes nothing; a failure during it
+/// or in the verification puts the old entries, metadata and databases back. The service is
+/// started again on every path out of the window.
 struct InPlaceRestore {
     struct Options {
         var force = false
@@ -32,15 +34,23 @@ struct InPlaceRestore {
         var paths: [String]
         var databases: [String]
         var keptDatabases: [String]
+        /// Files written (rewritten or created) and their bytes.
         var files: Int
         var bytes: Int64
+        /// Entries the snapshot lacks, removed (a directory counts once).
+        var removed: Int
+        /// Kept entries whose metadata (owner, mode, times, xattrs) was fixed; directories included.
+        var metadataFixed: Int
+        /// Entries left exactly as they were.
+        var keptUnchanged: Int
         var downtimeSeconds: Double?
         var forcedProblems: [String]
 
         enum CodingKeys: String, CodingKey {
             case snapshotID = "snapshot_id", safetySnapshotID = "safety_snapshot_id", paths, databases
-            case keptDatabases = "kept_databases", files, bytes, downtimeSeconds = "downtime_seconds"
-            case forcedProblems = "forced_problems"
+            case keptDatabases = "kept_databases", files = "files_rewritten", bytes = "bytes_written"
+            case removed = "entries_removed", metadataFixed = "metadata_fixed", keptUnchanged = "kept_unchanged"
+            case downtimeSeconds = "downtime_seconds", forcedProblems = "forced_problems"
         }
     }
 
@@ -76,8 +86,17 @@ struct InPlaceRestore {
         let roots = found.snapshot.paths.filter { $0 != Archiver.reservedRoot && !$0.hasPrefix(Archiver.reservedRoot + "/") }
         let databases = try captureSet.databases.map { try DatabaseRestore(database: $0, snapshot: found, reader: reader, id8: id8) }
 
-        // 1. Preflight: nothing has changed yet.
-        let problems = try preflight(roots: roots, configuration: configuration, databases: databases)
+        // 1. Compare each path with the snapshot and preflight: nothing has changed yet.
+        let restorer = Restorer(repository: repository, reporter: ConsoleReporter(verbose: false))
+        var deltas = [DeltaRestore]()
+        for path in roots {
+            guard let node = try reader.node(at: path) else { continue }  // the preflight names it
+            let delta = try DeltaRestore(path: path, node: node, id8: id8, repository: repository, restorer: restorer,
+                                         options: restoreOptions())
+            try delta.planChanges()
+            deltas.append(delta)
+        }
+        let problems = try preflight(roots: roots, deltas: deltas, configuration: configuration, databases: databases)
         if !problems.isEmpty {
             guard options.force else {
                 throw LockstepError(.failure, "the restore of \(id8) was refused before anything changed: " + problems.joined(separator: "; ")
@@ -86,25 +105,18 @@ struct InPlaceRestore {
             forced += problems
         }
 
-        // 2. Stage while the service runs.
-        var staged = [StagedPath]()
+        // 2. Stage what differs while the service runs.
         var createdDatabases = [DatabaseRestore]()
         var committed = false
+        var keepOld = false
         defer {
             if !committed {
-                for s in staged { s.discardStaging() }
+                for d in deltas { d.discard(keepingOld: keepOld) }
                 for d in createdDatabases { d.dropNew(postgres) }
             }
         }
-        var files = 0, bytes: Int64 = 0
-        for path in roots {
-            let s = try StagedPath(path: path, id8: id8)
-            staged.append(s)
-            let summary = try stage(s)
-            files += summary.files
-            bytes += summary.bytes
-        }
-        say("staged \(roots.count) path(s): \(files) files, \(Console.bytes(bytes))")
+        for d in deltas { try d.stageChanges() }
+        say("compared \(deltas.count) path(s) with the snapshot: " + describe(deltas.map(\.plan)) + " (staged)")
         if !options.clean {
             for d in databases {
                 try d.createAndLoad(postgres, reader: reader)
@@ -124,12 +136,15 @@ struct InPlaceRestore {
                 safetyID = try takeSafetySnapshot(application: application, configuration: configuration, captureSet: captureSet)
                 say("safety snapshot \(safetyID!.prefix(8)) holds the state before this restore (restore it to undo)")
             }
-            var switched = [StagedPath]()
+            var switched = [DeltaRestore]()
             var renamed = [DatabaseRestore]()
             do {
-                for s in staged {
-                    try s.switchIn()
-                    switched.append(s)
+                // The service may have written since the comparison: compare again, stage what changed.
+                for d in deltas { try d.refresh() }
+                say("in the window: " + describe(deltas.map(\.plan)))
+                for d in deltas {
+                    switched.append(d)
+                    try d.apply()
                 }
                 for d in databases {
                     if options.clean {
@@ -139,15 +154,20 @@ struct InPlaceRestore {
                         renamed.append(d)
                     }
                 }
-                var verifyOptions = restoreOptions(target: "/", include: roots)
-                verifyOptions.verifyIncludedOnly = true
-                let differences = try RestoreVerifier(repository: repository).run(tree: root, options: verifyOptions)
+                // Every entry's metadata against the snapshot, the content of every file written.
+                let differences = try deltas.flatMap { try $0.verify() }
                 if !differences.isEmpty {
                     throw LockstepError(.failure, "the restored paths differ from the snapshot: " + differences.prefix(5).joined(separator: "; "))
                 }
             } catch {
                 for d in renamed.reversed() { d.switchBack(postgres) }
-                for s in switched.reversed() { s.switchBack() }
+                var stuck = [String]()
+                for d in switched.reversed() { stuck += d.rollback() }
+                if !stuck.isEmpty {
+                    keepOld = true
+                    throw LockstepError(.failure, "\(error); putting the previous state back failed too: " + stuck.joined(separator: "; ")
+                                        + " (the previous entries are under " + deltas.map(\.old).joined(separator: ", ") + ")")
+                }
                 let undo = safetyID.map { "; safety snapshot \($0.prefix(8)) holds it too" } ?? ""
                 let cleaned = options.clean && !databases.isEmpty
                     ? " (except the database(s) restored over with --clean: restore the safety snapshot for them)" : ""
@@ -160,9 +180,14 @@ struct InPlaceRestore {
             throw LockstepError(.serviceNotStarted, "snapshot \(id8) was restored in place"
                                 + (safetyID.map { " (safety snapshot \($0.prefix(8)))" } ?? "") + ", but " + down.message)
         }
-        for s in staged { s.discardOld() }
+        for d in deltas { d.discard() }
+        let plans = deltas.map(\.plan)
         return Summary(snapshotID: found.id.hex, safetySnapshotID: safetyID, paths: roots,
-                       databases: databases.map(\.name), keptDatabases: kept, files: files, bytes: bytes,
+                       databases: databases.map(\.name), keptDatabases: kept,
+                       files: plans.reduce(0) { $0 + $1.files }, bytes: plans.reduce(0) { $0 + $1.bytes },
+                       removed: plans.reduce(0) { $0 + $1.remove.count },
+                       metadataFixed: plans.reduce(0) { $0 + $1.metadata.count + $1.directories.count },
+                       keptUnchanged: plans.reduce(0) { $0 + $1.kept },
                        downtimeSeconds: outcome.times.downtime, forcedProblems: forced)
     }
 
@@ -178,30 +203,30 @@ struct InPlaceRestore {
                                         application: application)
     }
 
-    private func preflight(roots: [String], configuration: ConnectConfiguration, databases: [DatabaseRestore]) throws -> [String] {
+    private func preflight(roots: [String], deltas: [DeltaRestore], configuration: ConnectConfiguration,
+                           databases: [DatabaseRestore]) throws -> [String] {
         var problems = [String]()
-        var usage = SnapshotUsage()
+        for path in roots where !deltas.contains(where: { $0.path == path }) {
+            problems.append("\(path) is listed in the snapshot but has no entry")
+        }
         var needed = [UInt64: (path: String, bytes: Int64)]()
-        for path in roots {
-            guard let node = try reader.node(at: path) else {
-                problems.append("\(path) is listed in the snapshot but has no entry")
-                continue
-            }
-            let before = usage.bytes
-            try usage.add(node, repository: repository)
-            let parent = existingAncestor(of: path)
+        var users = [String: UInt32](), groups = [String: UInt32]()
+        for d in deltas {
+            users.merge(d.plan.users) { a, _ in a }
+            groups.merge(d.plan.groups) { a, _ in a }
+            let parent = existingAncestor(of: d.path)
             var st = stat()
             if stat(parent, &st) == 0 {
                 let device = UInt64(st.st_dev)
-                needed[device] = (needed[device]?.path ?? parent, (needed[device]?.bytes ?? 0) + usage.bytes - before)
+                needed[device] = (needed[device]?.path ?? parent, (needed[device]?.bytes ?? 0) + d.plan.bytes)
             }
         }
-        for (user, uid) in usage.users.sorted(by: { $0.key < $1.key }) where !user.isEmpty {
+        for (user, uid) in users.sorted(by: { $0.key < $1.key }) where !user.isEmpty {
             if options.userMap[user] == nil && options.userMap[String(uid)] == nil && getpwnam(user) == nil && !options.numericOwner {
                 problems.append("user \(user) (uid \(uid)) owns files in the snapshot but does not exist here (create it, or pass --map-user \(user)=NAME)")
             }
         }
-        for (group, gid) in usage.groups.sorted(by: { $0.key < $1.key }) where !group.isEmpty {
+        for (group, gid) in groups.sorted(by: { $0.key < $1.key }) where !group.isEmpty {
             if options.groupMap[group] == nil && options.groupMap[String(gid)] == nil && getgrnam(group) == nil && !options.numericOwner {
                 problems.append("group \(group) (gid \(gid)) owns files in the snapshot but does not exist here (create it, or pass --map-group \(group)=NAME)")
             }
@@ -212,7 +237,7 @@ struct InPlaceRestore {
                 let free = Int64(fs.f_bavail) * Int64(fs.f_frsize)
                 let margin: Int64 = 64 << 20
                 if free < need.bytes + margin {
-                    problems.append("not enough free space on the file system of \(need.path): the staged copy needs \(Console.bytes(need.bytes + margin)), \(Console.bytes(free)) is free")
+                    problems.append("not enough free space on the file system of \(need.path): the staged files need \(Console.bytes(need.bytes + margin)), \(Console.bytes(free)) is free")
                 }
             }
         }
@@ -242,25 +267,23 @@ struct InPlaceRestore {
 
     // MARK: - Files
 
-    private func restoreOptions(target: String, include: [String]) -> RestoreOptions {
-        var o = RestoreOptions(target: target)
-        o.include = include
+    /// "12 files (3.4 MB) to write, 2 entries to remove, 5 to fix, 139876 unchanged".
+    private func describe(_ plans: [DeltaRestore.Plan]) -> String {
+        let files = plans.reduce(0) { $0 + $1.files }, bytes = plans.reduce(0) { $0 + $1.bytes }
+        let removed = plans.reduce(0) { $0 + $1.remove.count }, kept = plans.reduce(0) { $0 + $1.kept }
+        let fixed = plans.reduce(0) { $0 + $1.metadata.count + $1.directories.count }
+        return "\(files) file(s) (\(Console.bytes(bytes))) to write, \(removed) entr\(removed == 1 ? "y" : "ies") to remove, "
+            + "\(fixed) to fix (metadata), \(kept) unchanged"
+    }
+
+    private func restoreOptions() -> RestoreOptions {
+        var o = RestoreOptions(target: "/")
         o.numericOwner = options.numericOwner
         o.userMap = options.userMap
         o.groupMap = options.groupMap
         o.overwrite = true
         if let workers = options.workers { o.workers = workers }
         return o
-    }
-
-    private func stage(_ s: StagedPath) throws -> RestoreSummary {
-        var o = restoreOptions(target: s.staging, include: [s.path])
-        o.overwrite = false
-        let summary = try Restorer(repository: repository, reporter: ConsoleReporter(verbose: false)).run(tree: root, options: o)
-        if summary.errors > 0 || summary.refused > 0 {
-            throw LockstepError(.failure, "\(summary.errors + summary.refused) entr\(summary.errors + summary.refused == 1 ? "y" : "ies") of \(s.path) could not be restored (named above); nothing was changed")
-        }
-        return summary
     }
 
     private func takeSafetySnapshot(application: String, configuration: ConnectConfiguration, captureSet: CaptureSet) throws -> String {
@@ -280,76 +303,6 @@ struct InPlaceRestore {
             say("warning: \(summary.errors) path(s) could not be read into the safety snapshot (named above)")
         }
         return id.hex
-    }
-}
-
-/// Bytes, users and groups of a snapshot subtree.
-struct SnapshotUsage {
-    var bytes: Int64 = 0
-    var users: [String: UInt32] = [:]
-    var groups: [String: UInt32] = [:]
-
-    mutating func add(_ node: Node, repository: Repository) throws {
-        users[node.user] = node.uid
-        groups[node.group] = node.gid
-        if node.kind == .file { bytes += Int64(node.size) }
-        if node.kind == .directory, let sub = node.subtree {
-            for child in try repository.loadTree(sub).nodes { try add(child, repository: repository) }
-        }
-    }
-}
-
-/// One captured path restored beside itself, then switched in by two renames.
-struct StagedPath {
-    let path: String
-    /// `<parent>/.lockstep-restore-<id>`; the restored entry is at `staging + path`.
-    let staging: String
-    /// Where the current entry goes during the switch: `<parent>/.lockstep-old-<id>-<name>`.
-    let old: String
-
-    init(path: String, id8: String) throws {
-        self.path = path
-        let parent = (path as NSString).deletingLastPathComponent
-        let name = (path as NSString).lastPathComponent
-        staging = parent + "/.lockstep-restore-\(id8)-\(name)"
-        old = parent + "/.lockstep-old-\(id8)-\(name)"
-        try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
-        for leftover in [staging, old] where FileManager.default.fileExists(atPath: leftover) {
-            throw LockstepError(.failure, "\(leftover) exists (left by an interrupted restore?); look at it and remove it, then restore again")
-        }
-    }
-
-    private var stagedEntry: String { staging + path }
-
-    func switchIn() throws {
-        var hadOld = false
-        var st = stat()
-        if lstat(path, &st) == 0 || errno != ENOENT {  // lstat: a dangling symlink is moved aside too
-            guard rename(path, old) == 0 else { throw Self.failure("move \(path) aside to \(old)") }
-            hadOld = true
-        }
-        guard rename(stagedEntry, path) == 0 else {
-            let error = Self.failure("move the restored \(path) into place")
-            if hadOld { _ = rename(old, path) }
-            throw error
-        }
-    }
-
-    /// Puts the previous entry back (the restored one returns to staging, removed with it).
-    func switchBack() {
-        _ = rename(path, stagedEntry)
-        _ = rename(old, path)
-    }
-
-    func discardStaging() { try? FileManager.default.removeItem(atPath: staging) }
-
-    func discardOld() {
-        discardStaging()
-        try? FileManager.default.removeItem(atPath: old)
-    }
-
-    private static func failure(_ what: String) -> LockstepError {
-        LockstepError(.failure, "cannot \(what): \(String(cString: strerror(errno)))")
     }
 }
 

@@ -29,13 +29,6 @@ package struct RestoreVerifier {
             guard Restorer.isSafeName(node.name), includes.visits(childComponents, kind: node.kind) else { continue }
             let path = childComponents.reduce(target) { $0.appendingPathComponent($1) }
             let shown = "/" + childComponents.map(\.pathString).joined(separator: "/")
-            if options.verifyIncludedOnly, !includes.decide(childComponents).selected {
-                // Only leads to an included path: its own metadata was not restored (in place).
-                if node.kind == .directory, let sub = node.subtree {
-                    try compare(sub, target: target, components: childComponents, includes: includes, options: options, problems: &problems)
-                }
-                continue
-            }
             guard let status = try? fs.status(path) else {
                 problems.append("\(shown): missing")
                 continue
@@ -59,30 +52,47 @@ package struct RestoreVerifier {
                     if !seenLinks.insert(key).inserted { continue }
                 }
                 if UInt64(status.size) != node.size { problems.append("\(shown): size \(status.size), expected \(node.size)"); continue }
-                if let problem = compareContent(node, path: path) { problems.append("\(shown): \(problem)") }
+                if let problem = Self.compareContent(node, path: path, fs: fs, repository: repository) { problems.append("\(shown): \(problem)") }
             default:
                 break
             }
         }
     }
 
-    private func compareContent(_ node: Node, path: [UInt8]) -> String? {
+    /// Nil when the file at `path` holds `node`'s content: every blob piece re-hashed, every hole
+    /// piece zeros (only its data regions are read). Otherwise what differs.
+    package static func compareContent(_ node: Node, path: [UInt8], fs: LocalFileSystem, repository: Repository) -> String? {
         guard let file = try? fs.open(path) else { return "cannot be opened" }
         defer { file.close() }
+        let hasHoles = node.content.contains { if case .hole = $0 { true } else { false } }
+        guard let regions = hasHoles ? try? file.dataRegions(size: Int64(node.size)) : [] else { return "cannot be read" }
+        let size = max(node.content.lazy.compactMap { if case .blob(_, let length) = $0 { length } else { nil } }.max() ?? 0, 1 << 20)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
+        defer { buffer.deallocate() }
         var offset: Int64 = 0
         for piece in node.content {
+            let length = piece.length
             switch piece {
-            case .hole(let length):
-                offset += Int64(length)
-            case .blob(let id, let length):
-                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: length, alignment: 16)
-                defer { buffer.deallocate() }
-                guard let n = try? file.read(into: buffer, at: offset), n == length,
-                      repository.keys.blobID(of: UnsafeRawBufferPointer(buffer)) == id else {
+            case .hole:
+                for region in regions where region.overlaps(offset..<(offset + Int64(length))) {
+                    var start = max(region.lowerBound, offset)
+                    let end = min(region.upperBound, offset + Int64(length))
+                    while start < end {
+                        let part = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<Int(min(end - start, Int64(1 << 20)))])
+                        guard let n = try? file.read(into: part, at: start), n == part.count, !part.contains(where: { $0 != 0 }) else {
+                            return "content differs at offset \(start)"
+                        }
+                        start += Int64(part.count)
+                    }
+                }
+            case .blob(let id, _):
+                let part = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<length])
+                guard let n = try? file.read(into: part, at: offset), n == length,
+                      repository.keys.blobID(of: UnsafeRawBufferPointer(part)) == id else {
                     return "content differs at offset \(offset)"
                 }
-                offset += Int64(length)
             }
+            offset += Int64(length)
         }
         return nil
     }

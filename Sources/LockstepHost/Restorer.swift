@@ -16,12 +16,20 @@ package struct RestoreOptions: Sendable {
     package var userMap: [String: String] = [:]
     package var groupMap: [String: String] = [:]
     package var overwrite = false
-    /// Verification only: directories that merely lead to an included path are not compared
-    /// (an in-place restore leaves them as they are).
-    package var verifyIncludedOnly = false
     package var workers = max(ProcessInfo.processInfo.activeProcessorCount, 1)
 
     package init(target: String) { self.target = target }
+}
+
+/// One snapshot entry to restore at `components` below the target (`Restorer.run(entries:)`).
+package struct RestoreEntry: Sendable {
+    package var components: [[UInt8]]
+    package var node: Node
+
+    package init(components: [[UInt8]], node: Node) {
+        self.components = components
+        self.node = node
+    }
 }
 
 package struct RestoreSummary: Sendable, Codable {
@@ -90,20 +98,64 @@ package final class Restorer: Sendable {
     }
 
     package func run(tree root: BlobID, options: RestoreOptions) throws -> RestoreSummary {
+        let includes = IncludeFilter(options.include)
+        return try execute(options) { state, queue in
+            try self.restoreTree(root, dir: DirectoryHandle(dup(state.rootFD)), components: [], includes: includes,
+                                 options: options, state: state, queue: queue)
+        }
+    }
+
+    /// Restores single snapshot entries (a directory with everything below it) at their paths
+    /// below the target, the directories leading to them created `0700` and otherwise left as
+    /// they are; the target may hold other entries. Names of a hard-linked file restored by one
+    /// call come out linked. A delta restore stages what differs with it.
+    package func run(entries: [RestoreEntry], options: RestoreOptions) throws -> RestoreSummary {
+        var options = options
+        options.overwrite = true
+        return try execute(options) { [options] state, queue in
+            let everything = IncludeFilter([])
+            var parent: (components: [[UInt8]], handle: DirectoryHandle)?
+            for entry in entries.sorted(by: { $0.components.lexicographicallyPrecedes($1.components) { $0.lexicographicallyPrecedes($1) } }) {
+                let path = self.display(entry.components)
+                do {
+                    guard let name = entry.components.last, entry.components.allSatisfy(Self.isSafeName) else {
+                        throw HostError(call: "restore", path: path, errno: 0, reason: "refused: unsafe name")
+                    }
+                    let leading = Array(entry.components.dropLast())
+                    if parent?.components != leading {
+                        var fd = dup(state.rootFD)
+                        for (i, component) in leading.enumerated() {
+                            let next = try self.makeDirectory(component, in: fd, path: self.display(Array(leading.prefix(i + 1))), options: options)
+                            close(fd)
+                            fd = next
+                        }
+                        parent = (leading, DirectoryHandle(fd))
+                    }
+                    var node = entry.node
+                    node.name = name
+                    try self.restoreNode(node, in: parent!.handle, components: entry.components, includes: everything,
+                                         options: options, state: state, queue: queue)
+                } catch {
+                    self.reporter.error(path: path, "\(error)")
+                    state.summary.errors += 1
+                }
+            }
+        }
+    }
+
+    private func execute(_ options: RestoreOptions, walk: @escaping @Sendable (WalkState, JobQueue<FileJob>) throws -> Void) throws -> RestoreSummary {
         let started = Date()
         let rootFD = try openTarget(options)
         defer { close(rootFD) }
-        let includes = IncludeFilter(options.include)
         let queue = JobQueue<FileJob>(capacity: 256)
         let state = WalkState(rootFD: rootFD)
         let fatal = Mutex<(any Error)?>(nil)
         let fileSummary = Mutex(RestoreSummary())
         let failedFiles = Mutex(Set<String>())
 
-        let walker = Thread { [self] in
+        let walker = Thread {
             do {
-                try self.restoreTree(root, dir: DirectoryHandle(dup(rootFD)), components: [], includes: includes,
-                                     options: options, state: state, queue: queue)
+                try walk(state, queue)
             } catch {
                 fatal.withLock { if $0 == nil { $0 = error } }
             }
@@ -403,6 +455,32 @@ package final class Restorer: Sendable {
         var ts = times(node)
         if futimens(fd, &ts) != 0 { throw Posix.error("utimens", Array(path.utf8)) }
         if fchmod(fd, mode_t(node.mode)) != 0 { throw Posix.error("chmod", Array(path.utf8)) }
+    }
+
+    /// Gives the existing entry at `path` (never followed) `node`'s owner, xattrs (removing any
+    /// other), times and mode, as a restore would: a delta restore fixes kept entries with it,
+    /// and puts their previous metadata back on a rollback.
+    package func applyMetadata(_ node: Node, toEntryAt path: [UInt8], options: RestoreOptions) throws {
+        let shown = path.pathString
+        if node.kind == .file || node.kind == .directory {
+            let flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | (node.kind == .directory ? O_DIRECTORY : 0)
+            let fd = Posix.withCString(path) { open($0, flags) }
+            guard fd >= 0 else { throw Posix.error("open", path) }
+            defer { close(fd) }
+            let wanted = Set(node.xattrs.map(\.name))
+            for x in try Posix.listXattrs(path) where !wanted.contains(x.name) && lockstep_fremovexattr(fd, x.name) != 0 {
+                reporter.warning(path: shown, "cannot remove xattr \(x.name): \(String(cString: strerror(errno)))")
+            }
+            try applyMetadata(fd: fd, node: node, path: shown, options: options)
+            return
+        }
+        let slash = path.lastIndex(of: UInt8(ascii: "/")) ?? -1
+        let parent = slash <= 0 ? Array("/".utf8) : Array(path[..<slash])
+        let dirFD = Posix.withCString(parent) { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        guard dirFD >= 0 else { throw Posix.error("open", parent) }
+        defer { close(dirFD) }
+        try applyMetadata(at: dirFD, name: Array(path[(slash + 1)...]), node: node, path: shown, options: options,
+                          isSymlink: node.kind == .symlink)
     }
 
     /// The same for an entry that cannot be opened (symlink, FIFO, device), by name in its directory.
