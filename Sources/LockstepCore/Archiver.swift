@@ -66,8 +66,14 @@ package final class Archiver: Sendable {
         var streamDirs: [(name: [UInt8], dir: PendingDir)] = []
         /// The saved tree, once complete (read for the root).
         private(set) var tree: BlobID?
+        /// The same directory's tree in the parent snapshot (or pre-pass): when the new nodes equal
+        /// its nodes, its id is reused instead of encoding, hashing and looking the tree up again.
+        let previous: (id: BlobID, tree: Tree)?
 
-        init(parent: (dir: PendingDir, index: Int)? = nil) { self.parent = parent }
+        init(parent: (dir: PendingDir, index: Int)? = nil, previous: (id: BlobID, tree: Tree)? = nil) {
+            self.parent = parent
+            self.previous = previous
+        }
 
         /// Adds a node and returns its index.
         func append(_ node: Node) -> Int {
@@ -455,13 +461,14 @@ package final class Archiver: Sendable {
         let index = dir.append(node)
         switch node.kind {
         case .directory:
-            let child = PendingDir(parent: (dir, index))
-            dir.hold()
-            var parentTree: Tree?
-            if let subtree = parentNode?.subtree, parentNode?.kind == .directory {
-                parentTree = try? repository.loadTree(subtree)
+            var previous: (id: BlobID, tree: Tree)?
+            if let subtree = parentNode?.subtree, parentNode?.kind == .directory,
+               let tree = try? repository.loadTree(subtree) {
+                previous = (subtree, tree)
             }
-            try walkDirectory(path, into: child, parent: parentTree, queue: queue)
+            let child = PendingDir(parent: (dir, index), previous: previous)
+            dir.hold()
+            try walkDirectory(path, into: child, parent: previous?.tree, queue: queue)
             try walked(child)
         case .file:
             progress.totalFiles.add(1, ordering: .relaxed)
@@ -660,7 +667,13 @@ package final class Archiver: Sendable {
     private func complete(_ dir: PendingDir) throws {
         var current = dir
         while true {
-            let id = try repository.saveTree(Tree(nodes: current.takeNodes())).id
+            let tree = Tree(nodes: current.takeNodes())
+            let id: BlobID
+            if let previous = current.previous, previous.tree == tree, repository.hasBlob(previous.id) {
+                id = previous.id
+            } else {
+                id = try repository.saveTree(tree).id
+            }
             guard let (parent, index) = current.parent else {
                 current.setTree(id)
                 return
