@@ -27,8 +27,8 @@ int lockstep_mknodat(int dirfd, const char *name, unsigned int mode, unsigned lo
 
 void lockstep_tune_malloc(void) {
     mallopt(M_MMAP_THRESHOLD, 8 << 20);
-    mallopt(M_TRIM_THRESHOLD, 32 << 20);
-    mallopt(M_ARENA_MAX, 4);
+    mallopt(M_TRIM_THRESHOLD, 8 << 20);
+    mallopt(M_ARENA_MAX, 2);
 }
 
 long long lockstep_fs_type(const char *path) {

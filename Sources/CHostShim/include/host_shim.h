@@ -37,8 +37,8 @@ int lockstep_pipe_cloexec(int fds[2]);
 /* waitpid(pid, WNOHANG): 1 and the exit status (128+signal if killed) when it ended, 0 if it
    still runs, -1 on error. */
 int lockstep_try_wait(int pid, int *status);
-/* Serve buffers up to 8 MiB (chunks, sealed blobs) from glibc's heaps and keep up to 32 MiB free
+/* Serve buffers up to 8 MiB (chunks, sealed blobs) from glibc's heaps and keep up to 8 MiB free
    per heap, so per-chunk buffers are reused rather than mapped, page-faulted and unmapped each
-   time; larger ones come from mmap. At most 4 heaps. */
+   time; larger ones come from mmap. At most 2 heaps (fewer heaps, less memory held free). */
 void lockstep_tune_malloc(void);
 #endif
