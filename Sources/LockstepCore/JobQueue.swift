@@ -55,14 +55,10 @@ package final class JobQueue<Item: Sendable>: @unchecked Sendable {
         return item
     }
 
-    /// Blocks until `close` was called.
+    /// Blocks until `close` was called (which always wakes every waiter).
     package func waitClosed() {
         condition.lock()
-        while !closed {
-            waitingConsumers += 1
-            condition.wait()
-            waitingConsumers -= 1
-        }
+        while !closed { condition.wait() }
         condition.unlock()
     }
 }

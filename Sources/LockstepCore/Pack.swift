@@ -91,15 +91,12 @@ package struct PackBuilder: Sendable {
         data.append(sealed)
     }
 
-    /// Seals the header onto the pack and returns its bytes and name; the builder gives up its
-    /// buffer, so the caller holds the only reference and can recycle it.
+    /// Seals the header onto the pack and returns its bytes and name.
     package mutating func finish(keys: MasterKeys) throws -> (id: BlobID, bytes: Data, blobs: [PackedBlob]) {
         let header = try keys.seal(Data(Self.encodeHeader(blobs)))
         data.append(header)
         withUnsafeBytes(of: UInt32(header.count).littleEndian) { data.append(contentsOf: $0) }
-        var bytes = Data()
-        swap(&bytes, &data)
-        return (storageID(of: bytes), bytes, blobs)
+        return (storageID(of: data), data, blobs)
     }
 
     static let headerMagic: [UInt8] = Array("LSPK1".utf8)

@@ -18,7 +18,7 @@ package struct LocalStorage: Storage {
 
     package var location: String { root }
 
-    private func folder(_ handle: Handle) -> String {
+    fileprivate func folder(_ handle: Handle) -> String {
         switch handle.kind {
         case .config: root
         case .data: "\(root)/data/\(handle.name.prefix(2))"
@@ -75,8 +75,9 @@ package struct LocalStorage: Storage {
         }
     }
 
-    /// Makes a written temporary file the object `handle`: fsync, rename (link for `config`,
-    /// which is never replaced), fsync the folder. Closes `fd`; removes `temp` on failure.
+    /// Makes a written temporary file the object `handle` (its folder exists): fsync, rename
+    /// (link for `config`, which is never replaced), fsync the folder. Closes `fd`; removes
+    /// `temp` on failure.
     fileprivate func install(temp: String, fd: Int32, as handle: Handle) throws {
         let dir = folder(handle)
         let final = path(handle)
@@ -94,7 +95,6 @@ package struct LocalStorage: Storage {
             }
             unlink(temp)
         } else {
-            try makeDirectories(dir)
             guard rename(temp, final) == 0 else { throw fail("rename", handle) }
         }
         ok = true
@@ -102,7 +102,7 @@ package struct LocalStorage: Storage {
     }
 
     /// Creates a folder and its missing parents, fsyncing each parent so the new entry is durable.
-    private func makeDirectories(_ dir: String) throws {
+    fileprivate func makeDirectories(_ dir: String) throws {
         let parent = (dir as NSString).deletingLastPathComponent
         if mkdir(dir, 0o700) == 0 {
             syncFolder(parent)
@@ -272,6 +272,11 @@ private final class LocalPendingObject: PendingObject, @unchecked Sendable {
 
     func commit(as handle: Handle) throws {
         guard ended.withLock({ e in defer { e = true }; return !e }) else { return }
+        do { try storage.makeDirectories(storage.folder(handle)) } catch {
+            Glibc.close(fd)
+            unlink(temp)
+            throw error
+        }
         try storage.install(temp: temp, fd: fd, as: handle)
     }
 
