@@ -29,9 +29,9 @@ package struct BackupRequest: Sendable {
     }
 }
 
-/// Takes a snapshot of paths: walks them (one thread), reads, chunks, hashes, compresses,
-/// encrypts and packs changed files on `workers` threads, then writes the trees bottom-up, flushes
-/// packs and index, and writes the snapshot last. A per-file problem is reported and counted;
+/// Takes a snapshot of paths: walks them and reads, chunks, hashes, compresses, encrypts and
+/// packs changed files, each on `workers` threads; saves each directory's tree as it completes,
+/// flushes packs and index, and writes the snapshot last. A per-file problem is reported and counted;
 /// a repository failure throws and nothing is committed.
 package final class Archiver: Sendable {
     private let repository: Repository
@@ -68,11 +68,11 @@ package final class Archiver: Sendable {
         private(set) var tree: BlobID?
         /// The same directory's tree in the parent snapshot (or pre-pass): when the new nodes equal
         /// its nodes, its id is reused instead of encoding, hashing and looking the tree up again.
-        let previous: (id: BlobID, tree: Tree)?
+        /// Set by the thread that walks the directory, before its walk ends (which publishes it).
+        var previous: (id: BlobID, tree: Tree)?
 
-        init(parent: (dir: PendingDir, index: Int)? = nil, previous: (id: BlobID, tree: Tree)? = nil) {
+        init(parent: (dir: PendingDir, index: Int)? = nil) {
             self.parent = parent
-            self.previous = previous
         }
 
         /// Adds a node and returns its index.
@@ -117,6 +117,62 @@ package final class Archiver: Sendable {
         }
 
         func setTree(_ id: BlobID) { lock.withLock { tree = id } }
+    }
+
+    /// Directories waiting to be walked, shared by the walker threads. Last in, first out: the
+    /// walk stays depth-first, so few directories wait at a time. The walk is over when no
+    /// directory waits and none is being walked.
+    private final class WalkQueue: @unchecked Sendable {
+        struct Task {
+            var path: [UInt8]
+            var dir: PendingDir
+            /// The directory's tree in the parent snapshot.
+            var previous: BlobID?
+        }
+
+        private let condition = NSCondition()
+        private var tasks: [Task] = []
+        /// Tasks being walked; starts at 1 for the setup that queues the first directories.
+        private var busy = 1
+        private var failed = false
+
+        func push(_ task: Task) {
+            condition.lock()
+            tasks.append(task)
+            condition.signal()
+            condition.unlock()
+        }
+
+        /// The next directory to walk; nil once the walk is over (or failed and every walker is idle).
+        func next() -> Task? {
+            condition.lock()
+            defer { condition.unlock() }
+            while true {
+                if failed { tasks.removeAll() }
+                if let task = tasks.popLast() {
+                    busy += 1
+                    return task
+                }
+                if busy == 0 { return nil }
+                condition.wait()
+            }
+        }
+
+        /// A task (or the setup) is over.
+        func done() {
+            condition.lock()
+            busy -= 1
+            if busy == 0 { condition.broadcast() }
+            condition.unlock()
+        }
+
+        /// Drops the directories still waiting: the capture failed.
+        func fail() {
+            condition.lock()
+            failed = true
+            condition.broadcast()
+            condition.unlock()
+        }
     }
 
     private struct FileJob: Sendable {
@@ -208,28 +264,46 @@ package final class Archiver: Sendable {
         let parentRoot = try (request.compareWith ?? request.parent.flatMap { $0.snapshot.treeID }).map { try repository.loadTree($0) }
 
         let queue = JobQueue<FileJob>(capacity: Self.queueCapacity)
+        let walks = WalkQueue()
         let fatal = Mutex<(any Error)?>(nil)
+        let failed: @Sendable (any Error) -> Void = { error in
+            fatal.withLock { if $0 == nil { $0 = error } }
+            walks.fail()
+        }
         let rootDir = PendingDir()
 
-        // Walker on its own thread, workers on the rest: reading starts before the walk ends.
+        // Walkers on their own threads, readers on others: reading starts before the walk ends,
+        // and a backup with few changes (mostly walking) walks on every core.
         let interruption = request.interruption
         prePass.withLock { $0 = request.isPrePass }
         counters.withLock { $0 = Counters() }  // each capture counts for itself
+        self.interruption.withLock { $0 = InterruptionCheck(interruption) }
+        let workers = max(request.workers, 1)
+        for _ in 1..<workers {
+            Thread { [self] in self.walk(walks, queue: queue, failed: failed) }.start()
+        }
         let walker = Thread { [self] in
             do {
-                try self.buildVirtualRoot(roots, into: rootDir, parent: parentRoot, queue: queue, interruption: interruption)
-                try self.addStreams(request.streams, into: rootDir, queue: queue, time: started)
-                try self.walked(rootDir)
+                try self.buildVirtualRoot(roots, into: rootDir, parent: parentRoot, queue: queue, walks: walks)
             } catch {
-                fatal.withLock { if $0 == nil { $0 = error } }
+                failed(error)
+            }
+            walks.done()
+            self.walk(walks, queue: queue, failed: failed)
+            // Every directory is walked (or the capture failed and no walker is busy any more).
+            if fatal.withLock({ $0 == nil }) {
+                do {
+                    try self.addStreams(request.streams, into: rootDir, queue: queue, time: started)
+                    try self.walked(rootDir)
+                } catch {
+                    failed(error)
+                }
             }
             self.progress.walkDone.store(true, ordering: .relaxed)
             queue.close()
         }
-        walker.stackSize = 8 << 20
         walker.start()
 
-        let workers = max(request.workers, 1)
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 2 * repository.config.chunker.maxSize, alignment: 64)
             defer { buffer.deallocate() }
@@ -372,19 +446,18 @@ package final class Archiver: Sendable {
     /// Builds the root: each backup path appears under its full path, the directories leading to
     /// it captured with their real metadata.
     private func buildVirtualRoot(_ roots: [[UInt8]], into root: PendingDir, parent: Tree?, queue: JobQueue<FileJob>,
-                                  interruption: @escaping @Sendable () -> String?) throws {
-        self.interruption.withLock { $0 = InterruptionCheck(interruption) }
+                                  walks: WalkQueue) throws {
         if roots == [[UInt8(ascii: "/")]] {
-            try walkDirectory([UInt8(ascii: "/")], into: root, parent: parent, queue: queue)
+            try walkDirectory([UInt8(ascii: "/")], into: root, parent: parent, queue: queue, walks: walks)
             return
         }
         // Group the paths by their first component, recursively.
         try addPaths(roots.map { $0.split(separator: UInt8(ascii: "/")).map(Array.init) }, prefix: [],
-                     into: root, parent: parent, queue: queue)
+                     into: root, parent: parent, queue: queue, walks: walks)
     }
 
     private func addPaths(_ paths: [[[UInt8]]], prefix: [UInt8], into dir: PendingDir, parent: Tree?,
-                          queue: JobQueue<FileJob>) throws {
+                          queue: JobQueue<FileJob>, walks: WalkQueue) throws {
         var groups = [[UInt8]: [[[UInt8]]]]()
         var order = [[UInt8]]()
         for components in paths {
@@ -402,46 +475,70 @@ package final class Archiver: Sendable {
             let parentNode = parent?.node(named: name)
             if rest.contains(where: \.isEmpty) {
                 // This component is itself a backup path: walk it whole.
-                try addEntry(name: name, path: path, status: status, into: dir, parentNode: parentNode, queue: queue)
+                try addEntry(name: name, path: path, status: status, into: dir, parentNode: parentNode, queue: queue,
+                             walks: walks, directory: nil)
             } else {
                 guard status.type == .directory else {
                     throw LockstepError(.failure, "cannot back up below \(path.pathString): not a directory")
                 }
-                let node = try makeNode(name: name, path: path, status: status)
+                let node = try makeNode(name: name, path: path, status: status, directory: nil, parentNode: nil)
                 let child = PendingDir(parent: (dir, dir.append(node)))
                 dir.hold()
                 let parentTree = try parentNode?.subtree.map { try repository.loadTree($0) }
-                try addPaths(rest, prefix: path, into: child, parent: parentTree, queue: queue)
+                try addPaths(rest, prefix: path, into: child, parent: parentTree, queue: queue, walks: walks)
                 try walked(child)
             }
         }
     }
 
-    private func walkDirectory(_ path: [UInt8], into dir: PendingDir, parent: Tree?, queue: JobQueue<FileJob>) throws {
+    /// One walker thread: walks queued directories until the walk is over.
+    private func walk(_ walks: WalkQueue, queue: JobQueue<FileJob>, failed: @Sendable (any Error) -> Void) {
+        while let task = walks.next() {
+            do {
+                if let id = task.previous, let tree = try? repository.loadTree(id) { task.dir.previous = (id, tree) }
+                try walkDirectory(task.path, into: task.dir, parent: task.dir.previous?.tree, queue: queue, walks: walks)
+                try walked(task.dir)
+            } catch {
+                failed(error)
+            }
+            walks.done()
+        }
+    }
+
+    /// Adds a directory's entries; its subdirectories are queued for the walkers.
+    private func walkDirectory(_ path: [UInt8], into dir: PendingDir, parent: Tree?, queue: JobQueue<FileJob>,
+                               walks: WalkQueue) throws {
+        let directory: any SourceDirectory
         let names: [[UInt8]]
         do {
-            names = try fs.directoryEntries(path).sorted { $0.lexicographicallyPrecedes($1) }
+            directory = try fs.openDirectory(path)
+            names = try directory.entries().sorted { $0.lexicographicallyPrecedes($1) }
         } catch {
             reportError(path: path.pathString, "cannot list directory: \(error)")
             counters.withLock { $0.summary.errors += 1 }
             return
         }
+        defer { directory.close() }
         let interrupted = interruption.withLock { $0 }.check
         for name in names {
             if let reason = interrupted() { throw Self.interrupted(reason) }
             let childPath = path.appendingPathComponent(name)
             let status: FileStatus
-            do { status = try fs.status(childPath) } catch {
+            do { status = try directory.status(name) } catch {
                 reportError(path: childPath.pathString, "\(error)")
                 counters.withLock { $0.summary.errors += 1 }
                 continue
             }
-            try addEntry(name: name, path: childPath, status: status, into: dir, parentNode: parent?.node(named: name), queue: queue)
+            try addEntry(name: name, path: childPath, status: status, into: dir, parentNode: parent?.node(named: name),
+                         queue: queue, walks: walks, directory: directory)
         }
     }
 
+    /// Adds an entry to its directory: a directory is queued for the walkers, a file whose
+    /// metadata matches the parent snapshot's reuses its content, another file is queued for
+    /// the readers. `directory` holds the entry (nil: examine it by path).
     private func addEntry(name: [UInt8], path: [UInt8], status: FileStatus, into dir: PendingDir, parentNode: Node?,
-                          queue: JobQueue<FileJob>) throws {
+                          queue: JobQueue<FileJob>, walks: WalkQueue, directory: (any SourceDirectory)?) throws {
         guard status.type.nodeKind != nil else {
             if status.type == .socket {
                 reportWarning(path: path.pathString, "socket skipped (sockets cannot be backed up)")
@@ -453,7 +550,7 @@ package final class Archiver: Sendable {
             return
         }
         let node: Node
-        do { node = try makeNode(name: name, path: path, status: status) } catch {
+        do { node = try makeNode(name: name, path: path, status: status, directory: directory, parentNode: parentNode) } catch {
             reportError(path: path.pathString, "\(error)")
             counters.withLock { $0.summary.errors += 1 }
             return
@@ -461,15 +558,9 @@ package final class Archiver: Sendable {
         let index = dir.append(node)
         switch node.kind {
         case .directory:
-            var previous: (id: BlobID, tree: Tree)?
-            if let subtree = parentNode?.subtree, parentNode?.kind == .directory,
-               let tree = try? repository.loadTree(subtree) {
-                previous = (subtree, tree)
-            }
-            let child = PendingDir(parent: (dir, index), previous: previous)
+            let child = PendingDir(parent: (dir, index))
             dir.hold()
-            try walkDirectory(path, into: child, parent: previous?.tree, queue: queue)
-            try walked(child)
+            walks.push(WalkQueue.Task(path: path, dir: child, previous: parentNode?.kind == .directory ? parentNode?.subtree : nil))
         case .file:
             progress.totalFiles.add(1, ordering: .relaxed)
             progress.totalBytes.add(Int64(node.size), ordering: .relaxed)
@@ -497,14 +588,22 @@ package final class Archiver: Sendable {
         return true
     }
 
-    private func makeNode(name: [UInt8], path: [UInt8], status: FileStatus) throws -> Node {
+    /// The node of an entry. A file whose metadata (ctime included) equals its node in the parent
+    /// snapshot keeps that node's xattrs unread: setting an xattr or ACL moves ctime, and a
+    /// file read within ctime's granularity was stored with a zero ctime, which matches nothing.
+    private func makeNode(name: [UInt8], path: [UInt8], status: FileStatus, directory: (any SourceDirectory)?,
+                          parentNode: Node?) throws -> Node {
         var node = Node(name: name, kind: status.type.nodeKind ?? .file)
         Self.apply(status, to: &node)
         node.user = fs.userName(status.uid)
         node.group = fs.groupName(status.gid)
-        if node.kind == .symlink { node.linkTarget = try fs.readLink(path) }
+        if node.kind == .symlink { node.linkTarget = try directory?.readLink(name) ?? fs.readLink(path) }
         if node.kind != .file { node.size = 0 }
-        node.xattrs = try fs.extendedAttributes(path)
+        if node.kind == .file, let parentNode, node.sameFileMetadata(as: parentNode) {
+            node.xattrs = parentNode.xattrs
+        } else {
+            node.xattrs = try fs.extendedAttributes(path)
+        }
         return node
     }
 
@@ -570,6 +669,11 @@ package final class Archiver: Sendable {
             }
             var node = job.node
             Self.apply(before, to: &node)
+            if before.ctime != job.node.ctime, let current = try? fs.extendedAttributes(job.path) {
+                // Changed since the walk listed its xattrs: keep ones at least as new as the ctime
+                // recorded, since a later backup trusts them while the ctime stays the same.
+                node.xattrs = current
+            }
             // Racy: a write within the file system's timestamp granularity of the read may not
             // move mtime or ctime. Such a file is never reused unread: a zero ctime matches nothing.
             let racyLimit = Int64(readStart.timeIntervalSince1970) - 1

@@ -67,6 +67,41 @@ package protocol SourceFileSystem: Sendable {
     func groupName(_ gid: UInt32) -> String
     /// Opens a regular file for reading without following a symlink.
     func open(_ path: [UInt8]) throws -> any SourceFile
+    /// Opens a directory for listing; its entries are then examined relative to it.
+    func openDirectory(_ path: [UInt8]) throws -> any SourceDirectory
+}
+
+/// A directory being listed. The walk examines thousands of entries per second through it:
+/// relative to an open directory, `lstat` of an entry does not walk the whole path again.
+/// Used by one thread at a time; errors name the entry's full path.
+package protocol SourceDirectory: AnyObject {
+    /// Entry names, without `.` and `..`, in no particular order.
+    func entries() throws -> [[UInt8]]
+    /// `lstat` of an entry.
+    func status(_ name: [UInt8]) throws -> FileStatus
+    func readLink(_ name: [UInt8]) throws -> [UInt8]
+    func close()
+}
+
+package extension SourceFileSystem {
+    /// By path: every call on an entry resolves its whole path.
+    func openDirectory(_ path: [UInt8]) throws -> any SourceDirectory { PathDirectory(fs: self, path: path) }
+}
+
+/// A directory examined by full paths, for file systems without a faster way.
+private final class PathDirectory: SourceDirectory {
+    private let fs: any SourceFileSystem
+    private let path: [UInt8]
+
+    init(fs: any SourceFileSystem, path: [UInt8]) {
+        self.fs = fs
+        self.path = path
+    }
+
+    func entries() throws -> [[UInt8]] { try fs.directoryEntries(path) }
+    func status(_ name: [UInt8]) throws -> FileStatus { try fs.status(path.appendingPathComponent(name)) }
+    func readLink(_ name: [UInt8]) throws -> [UInt8] { try fs.readLink(path.appendingPathComponent(name)) }
+    func close() {}
 }
 
 /// An open regular file. Used by one thread at a time.

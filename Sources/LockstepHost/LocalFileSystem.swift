@@ -21,31 +21,31 @@ package final class LocalFileSystem: SourceFileSystem {
     }
 
     package func directoryEntries(_ path: [UInt8]) throws -> [[UInt8]] {
-        guard let dir = Posix.withCString(path, { opendir($0) }) else { throw Posix.error("opendir", path) }
-        defer { closedir(dir) }
-        var out = [[UInt8]]()
-        while true {
-            errno = 0
-            guard let entry = readdir(dir) else {
-                if errno != 0 { throw Posix.error("readdir", path) }
-                break
-            }
-            let name: [UInt8] = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                let bytes = raw.bindMemory(to: UInt8.self)
-                return Array(bytes[0..<(bytes.firstIndex(of: 0) ?? bytes.count)])
-            }
-            if name == [46] || name == [46, 46] { continue }
-            out.append(name)
-        }
-        return out
+        let directory = try openDirectory(path)
+        defer { directory.close() }
+        return try directory.entries()
+    }
+
+    package func openDirectory(_ path: [UInt8]) throws -> any SourceDirectory {
+        let fd = Posix.withCString(path) { Glibc.open($0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+        guard fd >= 0 else { throw Posix.error("opendir", path) }
+        return LocalDirectory(fd: fd, path: path)
     }
 
     package func readLink(_ path: [UInt8]) throws -> [UInt8] {
+        try Self.readLink(at: AT_FDCWD, path, shown: path)
+    }
+
+    /// `readlinkat`; errors name `shown`.
+    fileprivate static func readLink(at dirFD: Int32, _ name: [UInt8], shown: @autoclosure () -> [UInt8]) throws -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: 4096)
-        let n = Posix.withCString(path) { cpath in
-            buffer.withUnsafeMutableBufferPointer { readlink(cpath, UnsafeMutableRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), 4096) }
+        let n = Posix.withCString(name) { cname in
+            buffer.withUnsafeMutableBytes { readlinkat(dirFD, cname, $0.baseAddress!.assumingMemoryBound(to: CChar.self), 4096) }
         }
-        guard n >= 0 else { throw Posix.error("readlink", path) }
+        guard n >= 0 else {
+            let code = errno
+            throw Posix.error("readlink", shown(), code)
+        }
         return Array(buffer[0..<n])
     }
 
@@ -76,6 +76,64 @@ package final class LocalFileSystem: SourceFileSystem {
         }
         guard fd >= 0 else { throw Posix.error("open", path) }
         return LocalSourceFile(fd: fd, path: path)
+    }
+}
+
+/// A directory open by descriptor: entries are examined with `fstatat`/`readlinkat` relative to it.
+final class LocalDirectory: SourceDirectory {
+    private var fd: Int32
+    private let path: [UInt8]
+
+    init(fd: Int32, path: [UInt8]) {
+        self.fd = fd
+        self.path = path
+    }
+
+    deinit { close() }
+
+    func entries() throws -> [[UInt8]] {
+        // readdir consumes the descriptor it is given: list through a duplicate, keep ours.
+        let listing = dup(fd)
+        guard listing >= 0, let dir = fdopendir(listing) else {
+            let code = errno
+            if listing >= 0 { Glibc.close(listing) }
+            throw Posix.error("opendir", path, code)
+        }
+        defer { closedir(dir) }
+        var out = [[UInt8]]()
+        while true {
+            errno = 0
+            guard let entry = readdir(dir) else {
+                if errno != 0 { throw Posix.error("readdir", path) }
+                break
+            }
+            let name: [UInt8] = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                let bytes = raw.bindMemory(to: UInt8.self)
+                return Array(bytes[0..<strnlen(raw.baseAddress!.assumingMemoryBound(to: CChar.self), bytes.count)])
+            }
+            if name == [46] || name == [46, 46] { continue }
+            out.append(name)
+        }
+        return out
+    }
+
+    func status(_ name: [UInt8]) throws -> FileStatus {
+        var st = stat()
+        let rc = Posix.withCString(name) { fstatat(fd, $0, &st, AT_SYMLINK_NOFOLLOW) }
+        guard rc == 0 else {
+            let code = errno
+            throw Posix.error("lstat", path.appendingPathComponent(name), code)
+        }
+        return Posix.status(from: st)
+    }
+
+    func readLink(_ name: [UInt8]) throws -> [UInt8] {
+        try LocalFileSystem.readLink(at: fd, name, shown: path.appendingPathComponent(name))
+    }
+
+    func close() {
+        if fd >= 0 { Glibc.close(fd) }
+        fd = -1
     }
 }
 
