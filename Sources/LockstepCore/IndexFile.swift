@@ -68,8 +68,13 @@ package struct MasterIndex: Sendable {
     package private(set) var packs: [BlobID] = []
     private var packNumbers: [BlobID: UInt32] = [:]
     package private(set) var blobs: [BlobID: IndexEntry] = [:]
+    /// Numbers of the packs that hold only trees.
+    private var treePackNumbers: [UInt32] = []
 
     package init() {}
+
+    /// The packs that hold only trees.
+    package var treePacks: [BlobID] { treePackNumbers.map { packs[Int($0)] } }
 
     package mutating func add(pack: BlobID, blobs packed: [PackedBlob]) {
         let number: UInt32
@@ -79,6 +84,7 @@ package struct MasterIndex: Sendable {
             number = UInt32(packs.count)
             packs.append(pack)
             packNumbers[pack] = number
+            if !packed.isEmpty && packed.allSatisfy({ $0.type == .tree }) { treePackNumbers.append(number) }
         }
         for b in packed where blobs[b.id] == nil {
             blobs[b.id] = IndexEntry(pack: number, offset: b.offset, length: b.length, rawLength: b.rawLength,

@@ -16,13 +16,17 @@ package final class Repository: Sendable {
     private struct WriterState {
         var index = MasterIndex()
         var inFlight = Set<BlobID>()
-        var pack = PackWriter()
+        /// The pack being filled for each blob type (indexed by `BlobType.rawValue`): trees get
+        /// packs of their own, so the trees a walk needs are a few contiguous files, read ahead
+        /// whole (`prefetchTrees`), not blobs scattered among gigabytes of data.
+        var packs = [PackWriter(), PackWriter()]
         var unindexedPacks: [(id: BlobID, blobs: [PackedBlob])] = []
-        /// Packs taken out of `pack` whose save has not finished yet.
+        /// Packs taken out of `packs` whose save has not finished yet.
         var packsBeingStored = 0
     }
 
     private let state: Mutex<WriterState>
+    private let treesPrefetched = Atomic(false)
     /// Compression contexts of the threads saving blobs, reused (see `ZstdScratch`).
     private let scratchPool = Mutex<[ZstdScratch]>([])
     /// How many saved packs may wait before an index file names them.
@@ -156,22 +160,23 @@ package final class Repository: Sendable {
             state.withLock { _ = $0.inFlight.remove(id) }
             throw error
         }
+        let slot = Int(type.rawValue)
         var full: PackWriter? = try state.withLock { s in
             do {
-                try s.pack.append(id: id, type: type, sealed: sealed, rawLength: bytes.count, compressed: compressed,
-                                  storage: storage)
+                try s.packs[slot].append(id: id, type: type, sealed: sealed, rawLength: bytes.count, compressed: compressed,
+                                         storage: storage)
             } catch {
                 // The pack file is broken: drop it whole; the capture fails, so nothing refers to it.
-                s.pack.discard()
-                for b in s.pack.blobs { s.inFlight.remove(b.id) }
+                s.packs[slot].discard()
+                for b in s.packs[slot].blobs { s.inFlight.remove(b.id) }
                 s.inFlight.remove(id)
-                s.pack = PackWriter()
+                s.packs[slot] = PackWriter()
                 throw error
             }
-            guard s.pack.count >= config.packSize else { return nil }
-            defer { s.pack = PackWriter() }
+            guard s.packs[slot].count >= config.packSize else { return nil }
+            defer { s.packs[slot] = PackWriter() }
             s.packsBeingStored += 1
-            return s.pack
+            return s.packs[slot]
         }
         if full != nil { try store(pack: &full!) }
         return SaveResult(id: id, added: true, storedBytes: sealed.count)
@@ -214,16 +219,18 @@ package final class Repository: Sendable {
         CrashPoint.pass("index-saved")
     }
 
-    /// Saves the pack being filled and an index file for every pack not yet indexed.
+    /// Saves the packs being filled and an index file for every pack not yet indexed.
     /// After it returns, every blob saved before is durable and indexed.
     package func flush() throws {
-        var partial: PackWriter? = state.withLock { s in
-            guard !s.pack.isEmpty else { return nil }
-            defer { s.pack = PackWriter() }
-            s.packsBeingStored += 1
-            return s.pack
+        for slot in 0..<2 {
+            var partial: PackWriter? = state.withLock { s in
+                guard !s.packs[slot].isEmpty else { return nil }
+                defer { s.packs[slot] = PackWriter() }
+                s.packsBeingStored += 1
+                return s.packs[slot]
+            }
+            if partial != nil { try store(pack: &partial!) }
         }
-        if partial != nil { try store(pack: &partial!) }
         // Packs other threads are still saving must be indexed by this flush too.
         while state.withLock({ $0.packsBeingStored > 0 }) { usleep(1000) }
         let rest = state.withLock { s in
@@ -257,10 +264,21 @@ package final class Repository: Sendable {
     }
 
     package func loadTree(_ id: BlobID) throws -> Tree {
+        prefetchTrees()
         let data = try loadBlob(id)
         do { return try Tree.decode(Array(data)) } catch {
             throw LockstepError(.damaged, "tree \(id.short) does not decode: \(error)")
         }
+    }
+
+    /// Asks storage to read every tree pack ahead, once (the first `loadTree`): a walk of a
+    /// snapshot wants nearly all of them, one small random read at a time, and on a cold cache
+    /// those reads left a no-change backup or an in-place restore's plan waiting on the disk for
+    /// seconds. Packs mixing trees with data (written before trees had packs of their own) are
+    /// left alone: reading them is reading the data.
+    package func prefetchTrees() {
+        guard !treesPrefetched.exchange(true, ordering: .relaxed) else { return }
+        for pack in state.withLock({ $0.index.treePacks }) { storage.prefetch(Handle(.data, pack.hex)) }
     }
 
     // MARK: - Snapshots

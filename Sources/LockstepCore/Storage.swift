@@ -68,10 +68,15 @@ package protocol Storage: Sendable {
     /// Starts an object written piece by piece and named when complete (a pack, named by the
     /// hash of its bytes). The default buffers it and calls `save`.
     func beginObject() throws -> any PendingObject
+    /// A hint that the whole object will be read soon (best effort, never fails). The default
+    /// does nothing.
+    func prefetch(_ handle: Handle)
 }
 
 extension Storage {
     package func load(_ handle: Handle) throws -> Data { try load(handle, offset: 0, length: nil) }
+
+    package func prefetch(_ handle: Handle) {}
 
     package func beginObject() throws -> any PendingObject { BufferedObject(storage: self) }
 }

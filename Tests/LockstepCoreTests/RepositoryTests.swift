@@ -150,6 +150,15 @@ struct RepositoryTests {
         #expect(reopened.lookup(blobs[1].0)?.entry.type == .data)
         #expect(reopened.lookup(blobs[0].0)?.entry.compressed == true)
         #expect(reopened.lookup(blobs[1].0)?.entry.compressed == false)
+        // Trees and data never share a pack; treePacks names exactly the packs of trees.
+        var types = [BlobID: Set<BlobType>]()
+        for (id, _) in blobs {
+            let found = try #require(reopened.lookup(id))
+            types[found.pack, default: []].insert(found.entry.type)
+        }
+        #expect(types.values.allSatisfy { $0.count == 1 })
+        #expect(Set(reopened.index.treePacks) == Set(types.filter { $0.value == [.tree] }.keys))
+        #expect(!reopened.index.treePacks.isEmpty)
     }
 
     @Test("flush with nothing pending writes nothing")
