@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <sys/wait.h>
 #include <sys/vfs.h>
+#include <sys/syscall.h>
+#include <stdint.h>
 #include "host_shim.h"
 
 const int lockstep_O_NOATIME = O_NOATIME;
@@ -23,6 +25,38 @@ int lockstep_fsetxattr(int fd, const char *name, const void *value, size_t size)
 ssize_t lockstep_flistxattr(int fd, char *list, size_t size) { return flistxattr(fd, list, size); }
 ssize_t lockstep_fgetxattr(int fd, const char *name, void *value, size_t size) { return fgetxattr(fd, name, value, size); }
 int lockstep_fremovexattr(int fd, const char *name) { return fremovexattr(fd, name); }
+
+/* Numbers shared by every architecture for calls added after 5.x; glibc 2.36 has no wrappers. */
+#if defined(__x86_64__) || defined(__aarch64__)
+#define LOCKSTEP_SYS_GETXATTRAT 464
+#define LOCKSTEP_SYS_LISTXATTRAT 465
+#endif
+
+ssize_t lockstep_llistxattrat(int dirfd, const char *entry, char *list, size_t size) {
+#ifdef LOCKSTEP_SYS_LISTXATTRAT
+    return syscall(LOCKSTEP_SYS_LISTXATTRAT, dirfd, entry, AT_SYMLINK_NOFOLLOW, list, size);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+/* The kernel's struct xattr_args. */
+struct lockstep_xattr_args {
+    uint64_t value;
+    uint32_t size;
+    uint32_t flags;
+};
+
+ssize_t lockstep_lgetxattrat(int dirfd, const char *entry, const char *name, void *value, size_t size) {
+#ifdef LOCKSTEP_SYS_GETXATTRAT
+    struct lockstep_xattr_args args = { (uint64_t)(uintptr_t)value, (uint32_t)size, 0 };
+    return syscall(LOCKSTEP_SYS_GETXATTRAT, dirfd, entry, AT_SYMLINK_NOFOLLOW, name, &args, sizeof(args));
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
 int lockstep_mknodat(int dirfd, const char *name, unsigned int mode, unsigned long long dev) { return mknodat(dirfd, name, mode, (dev_t)dev); }
 
 void lockstep_tune_malloc(void) {

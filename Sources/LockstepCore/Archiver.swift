@@ -602,7 +602,7 @@ package final class Archiver: Sendable {
         if node.kind == .file, let parentNode, node.sameFileMetadata(as: parentNode) {
             node.xattrs = parentNode.xattrs
         } else {
-            node.xattrs = try fs.extendedAttributes(path)
+            node.xattrs = try directory?.extendedAttributes(name) ?? fs.extendedAttributes(path)
         }
         return node
     }

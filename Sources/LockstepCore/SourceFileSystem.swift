@@ -80,6 +80,9 @@ package protocol SourceDirectory: AnyObject {
     /// `lstat` of an entry.
     func status(_ name: [UInt8]) throws -> FileStatus
     func readLink(_ name: [UInt8]) throws -> [UInt8]
+    /// Every extended attribute of an entry (including POSIX ACLs), sorted by name; never
+    /// follows a symlink.
+    func extendedAttributes(_ name: [UInt8]) throws -> [ExtendedAttribute]
     func close()
 }
 
@@ -101,6 +104,9 @@ private final class PathDirectory: SourceDirectory {
     func entries() throws -> [[UInt8]] { try fs.directoryEntries(path) }
     func status(_ name: [UInt8]) throws -> FileStatus { try fs.status(path.appendingPathComponent(name)) }
     func readLink(_ name: [UInt8]) throws -> [UInt8] { try fs.readLink(path.appendingPathComponent(name)) }
+    func extendedAttributes(_ name: [UInt8]) throws -> [ExtendedAttribute] {
+        try fs.extendedAttributes(path.appendingPathComponent(name))
+    }
     func close() {}
 }
 

@@ -440,7 +440,7 @@ fileprivate extension DeltaRestore.Walker {
     /// Compares one entry; a directory matched by a live directory is returned, to be compared
     /// by a worker.
     func visit(_ components: [[UInt8]], node: Node, status: FileStatus?, walk: DeltaRestore.Walk,
-               livePath known: [UInt8]? = nil) throws -> DeltaRestore.DirectoryJob? {
+               livePath known: [UInt8]? = nil, in dirFD: Int32? = nil) throws -> DeltaRestore.DirectoryJob? {
         walk.plan.users[node.user] = node.uid
         walk.plan.groups[node.group] = node.gid
         let item = Item(components: components, node: node)
@@ -452,14 +452,14 @@ fileprivate extension DeltaRestore.Walker {
         let livePath = known ?? live(components)
         switch node.kind {
         case .directory:
-            walk.directories.append((item, !sameMetadata(status, node, path: livePath, walk: walk)))
+            walk.directories.append((item, !sameMetadata(status, node, path: livePath, in: dirFD, walk: walk)))
             return DeltaRestore.DirectoryJob(item: item, status: status)
         case .file:
             let linked = node.links > 1
             if status.links > 1 && !linked || UInt64(status.size) != node.size {
                 linked ? addMember(item, status: status, keep: nil, walk: walk) : try replace(item, walk: walk)
             } else if status.mtime == node.mtime {
-                let same = sameMetadata(status, node, path: livePath, walk: walk)
+                let same = sameMetadata(status, node, path: livePath, in: dirFD, walk: walk)
                 linked ? addMember(item, status: status, keep: same, walk: walk) : keep(item, same: same, walk: walk)
             } else if let known = compared[key], !known.status.contentMayDiffer(from: status) {
                 if linked {
@@ -474,10 +474,10 @@ fileprivate extension DeltaRestore.Walker {
             }
         case .symlink:
             guard (try? fs.readLink(livePath)) == node.linkTarget else { try replace(item, walk: walk); return nil }
-            keep(item, same: sameMetadata(status, node, path: livePath, walk: walk), walk: walk)
+            keep(item, same: sameMetadata(status, node, path: livePath, in: dirFD, walk: walk), walk: walk)
         case .fifo, .characterDevice, .blockDevice:
             guard node.kind == .fifo || UInt64(status.rdev) == node.rdev else { try replace(item, walk: walk); return nil }
-            keep(item, same: sameMetadata(status, node, path: livePath, walk: walk), walk: walk)
+            keep(item, same: sameMetadata(status, node, path: livePath, in: dirFD, walk: walk), walk: walk)
         }
         return nil
     }
@@ -511,7 +511,7 @@ fileprivate extension DeltaRestore.Walker {
             let status = present.contains(child.name) && Posix.withCString(child.name, { fstatat(fd, $0, &st, AT_SYMLINK_NOFOLLOW) }) == 0
                 ? Posix.status(from: st) : nil
             if let job = try visit(item.components + [child.name], node: child, status: status, walk: walk,
-                                   livePath: livePath.appendingPathComponent(child.name)) {
+                                   livePath: livePath.appendingPathComponent(child.name), in: fd) {
                 jobs.append(job)
             }
         }
@@ -559,13 +559,15 @@ fileprivate extension DeltaRestore.Walker {
         }
     }
 
-    private func sameMetadata(_ status: FileStatus, _ node: Node, path: [UInt8], walk: DeltaRestore.Walk) -> Bool {
+    /// `dirFD`: the open directory holding the entry (its xattrs are read relative to it).
+    private func sameMetadata(_ status: FileStatus, _ node: Node, path: [UInt8], in dirFD: Int32?, walk: DeltaRestore.Walk) -> Bool {
         let (uid, gid) = owners.owner(of: node, options: options)
         guard status.uid == uid, status.gid == gid, status.mtime == node.mtime else { return false }
         if node.kind == .symlink { return true }
         guard status.mode == node.mode else { return false }
         if confirmed[status.inode] == status.ctime { return true }
-        guard (try? fs.extendedAttributes(path)) == node.xattrs else { return false }
+        let xattrs = try? dirFD.map { try Posix.listXattrs(at: $0, node.name, path: path) } ?? fs.extendedAttributes(path)
+        guard xattrs == node.xattrs else { return false }
         if settled(status) { walk.confirmed[status.inode] = status.ctime }
         return true
     }

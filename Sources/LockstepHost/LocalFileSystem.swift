@@ -131,6 +131,10 @@ final class LocalDirectory: SourceDirectory {
         try LocalFileSystem.readLink(at: fd, name, shown: path.appendingPathComponent(name))
     }
 
+    func extendedAttributes(_ name: [UInt8]) throws -> [ExtendedAttribute] {
+        try Posix.listXattrs(at: fd, name, path: path.appendingPathComponent(name))
+    }
+
     func close() {
         if fd >= 0 { Glibc.close(fd) }
         fd = -1

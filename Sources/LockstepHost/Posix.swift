@@ -1,5 +1,6 @@
 package import LockstepCore
 import CHostShim
+import Synchronization
 #if canImport(Glibc)
 package import Glibc
 #endif
@@ -39,34 +40,67 @@ package enum Posix {
     /// Every xattr of `path` (not following a symlink), sorted by name.
     package static func listXattrs(_ path: [UInt8]) throws -> [ExtendedAttribute] {
         try withCString(path) { cpath in
-            var size = lockstep_llistxattr(cpath, nil, 0)
-            if size < 0 {
-                if errno == ENOTSUP || errno == ENODATA { return [] }
-                throw error("llistxattr", path)
-            }
-            if size == 0 { return [] }
-            var names = [CChar](repeating: 0, count: size)
-            size = lockstep_llistxattr(cpath, &names, names.count)
-            if size < 0 { throw error("llistxattr", path) }
-            var out = [ExtendedAttribute]()
-            var start = 0
-            for i in 0..<size where names[i] == 0 {
-                let name = String(decoding: names[start..<i].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                start = i + 1
-                var length = lockstep_lgetxattr(cpath, name, nil, 0)
-                if length < 0 {
-                    if errno == ENODATA { continue }
-                    throw error("lgetxattr \(name)", path)
-                }
-                var value = [UInt8](repeating: 0, count: length)
-                if length > 0 {
-                    length = lockstep_lgetxattr(cpath, name, &value, value.count)
-                    if length < 0 { throw error("lgetxattr \(name)", path) }
-                    value.removeLast(value.count - length)
-                }
-                out.append(ExtendedAttribute(name: name, value: value))
-            }
-            return out.sorted { $0.name < $1.name }
+            try readXattrs(shown: path, list: { lockstep_llistxattr(cpath, $0, $1) },
+                           get: { lockstep_lgetxattr(cpath, $0, $1, $2) })
         }
+    }
+
+    /// Set once the kernel says it lacks listxattrat/getxattrat (before 6.13).
+    private static let xattrAtMissing = Atomic(false)
+
+    /// Every xattr of the entry `name` of the open directory `dirFD` (not following a symlink),
+    /// sorted by name; by its full `path` on kernels without listxattrat.
+    package static func listXattrs(at dirFD: Int32, _ name: [UInt8], path: @autoclosure () -> [UInt8]) throws -> [ExtendedAttribute] {
+        if !xattrAtMissing.load(ordering: .relaxed) {
+            do {
+                return try withCString(name) { cname in
+                    try readXattrs(shown: path(), list: { lockstep_llistxattrat(dirFD, cname, $0, $1) },
+                                   get: { lockstep_lgetxattrat(dirFD, cname, $0, $1, $2) })
+                }
+            } catch let error as HostError where error.errno == ENOSYS || error.errno == EPERM {
+                // Missing, or refused by a seccomp filter that predates them (EPERM): when the
+                // call by path works, the relative calls are not tried again.
+                let attributes = try listXattrs(path())
+                xattrAtMissing.store(true, ordering: .relaxed)
+                return attributes
+            }
+        }
+        return try listXattrs(path())
+    }
+
+    private static func readXattrs(shown path: @autoclosure () -> [UInt8], list: (UnsafeMutablePointer<CChar>?, Int) -> Int,
+                                   get: (String, UnsafeMutableRawPointer?, Int) -> Int) throws -> [ExtendedAttribute] {
+        func failed(_ call: String) -> HostError {
+            let code = errno
+            return error(call, path(), code)
+        }
+        var size = list(nil, 0)
+        if size < 0 {
+            if errno == ENOTSUP || errno == ENODATA { return [] }
+            throw failed("llistxattr")
+        }
+        if size == 0 { return [] }
+        var names = [CChar](repeating: 0, count: size)
+        size = names.withUnsafeMutableBufferPointer { list($0.baseAddress, $0.count) }
+        if size < 0 { throw failed("llistxattr") }
+        var out = [ExtendedAttribute]()
+        var start = 0
+        for i in 0..<size where names[i] == 0 {
+            let name = String(decoding: names[start..<i].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            start = i + 1
+            var length = get(name, nil, 0)
+            if length < 0 {
+                if errno == ENODATA { continue }
+                throw failed("lgetxattr \(name)")
+            }
+            var value = [UInt8](repeating: 0, count: length)
+            if length > 0 {
+                length = value.withUnsafeMutableBytes { get(name, $0.baseAddress, $0.count) }
+                if length < 0 { throw failed("lgetxattr \(name)") }
+                value.removeLast(value.count - length)
+            }
+            out.append(ExtendedAttribute(name: name, value: value))
+        }
+        return out.sorted { $0.name < $1.name }
     }
 }

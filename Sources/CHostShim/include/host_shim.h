@@ -15,6 +15,10 @@ int lockstep_fsetxattr(int fd, const char *name, const void *value, size_t size)
 ssize_t lockstep_flistxattr(int fd, char *list, size_t size);
 ssize_t lockstep_fgetxattr(int fd, const char *name, void *value, size_t size);
 int lockstep_fremovexattr(int fd, const char *name);
+/* listxattrat / getxattrat (Linux 6.13) on an entry of an open directory, not following a
+   final symlink: no path walk per entry. -1 with errno ENOSYS on older kernels. */
+ssize_t lockstep_llistxattrat(int dirfd, const char *entry, char *list, size_t size);
+ssize_t lockstep_lgetxattrat(int dirfd, const char *entry, const char *name, void *value, size_t size);
 int lockstep_mknodat(int dirfd, const char *name, unsigned int mode, unsigned long long dev);
 /* The file system type (statfs f_type) of path; -1 when it cannot be told. */
 long long lockstep_fs_type(const char *path);
