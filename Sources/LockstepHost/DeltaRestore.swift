@@ -444,7 +444,8 @@ fileprivate extension DeltaRestore.Walker {
         walk.plan.users[node.user] = node.uid
         walk.plan.groups[node.group] = node.gid
         let item = Item(components: components, node: node)
-        let key = DeltaRestore.key(components)
+        // Built only when needed: joining the components for every entry cost ~3% of a walk.
+        var key: [UInt8] { DeltaRestore.key(components) }
         guard let status, status.type.nodeKind == node.kind, !(node.kind == .directory && staged.contains(key)) else {
             try replace(item, walk: walk)
             return nil
