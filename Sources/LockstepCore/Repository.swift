@@ -263,6 +263,31 @@ package final class Repository: Sendable {
         return data
     }
 
+    /// Like `loadBlob`, but lends the plaintext to `body` instead of returning a copy: a
+    /// compressed blob is decompressed into `scratch`'s reused buffer (a restore writes blob after
+    /// blob without allocating and zero-filling each). The bytes are authenticated and re-hashed
+    /// before `body` sees them, and are valid only inside it.
+    package func withBlob<R>(_ id: BlobID, scratch: ZstdDecompressor,
+                             _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        guard let (pack, entry) = lookup(id) else {
+            throw LockstepError(.damaged, "blob \(id.short) is not in the index (run `lockstep check`)")
+        }
+        let sealed = try storage.load(Handle(.data, pack.hex), offset: Int(entry.offset), length: Int(entry.length))
+        let damaged = LockstepError(.damaged, "blob \(id.short) in pack \(pack.short) is damaged")
+        guard let plain = try? keys.open(sealed) else { throw damaged }
+        return try plain.withUnsafeBytes { plainBytes in
+            let data: UnsafeRawBufferPointer
+            if entry.compressed {
+                guard let out = try? scratch.decompress(plainBytes, rawLength: Int(entry.rawLength)) else { throw damaged }
+                data = out
+            } else {
+                data = plainBytes
+            }
+            guard data.count == Int(entry.rawLength), keys.blobID(of: data) == id else { throw damaged }
+            return try body(data)
+        }
+    }
+
     package func loadTree(_ id: BlobID) throws -> Tree {
         prefetchTrees()
         let data = try loadBlob(id)

@@ -53,3 +53,35 @@ package final class ZstdScratch: @unchecked Sendable {
         return UnsafeRawBufferPointer(rebasing: output[0..<written])
     }
 }
+
+/// A decompression context and output buffer reused for blob after blob (one thread at a time):
+/// `Zstd.decompress` allocates and zero-fills a fresh `Data` of the raw length per blob, which a
+/// restore then only copies out of.
+package final class ZstdDecompressor: @unchecked Sendable {
+    private let context: OpaquePointer
+    private var output: UnsafeMutableRawBufferPointer
+
+    package init() {
+        context = ZSTD_createDCtx()!
+        output = UnsafeMutableRawBufferPointer.allocate(byteCount: 0, alignment: 64)
+    }
+
+    deinit {
+        ZSTD_freeDCtx(context)
+        output.deallocate()
+    }
+
+    /// The decompressed bytes, valid until the next call; throws unless the frame decompresses
+    /// to exactly `rawLength` bytes.
+    package func decompress(_ input: UnsafeRawBufferPointer, rawLength: Int) throws -> UnsafeRawBufferPointer {
+        if output.count < rawLength {
+            output.deallocate()
+            output = UnsafeMutableRawBufferPointer.allocate(byteCount: rawLength, alignment: 64)
+        }
+        let written = ZSTD_decompressDCtx(context, output.baseAddress, rawLength, input.baseAddress, input.count)
+        guard ZSTD_isError(written) == 0, written == rawLength else {
+            throw FormatError.malformed("zstd frame does not decompress to \(rawLength) bytes")
+        }
+        return UnsafeRawBufferPointer(rebasing: output[0..<rawLength])
+    }
+}

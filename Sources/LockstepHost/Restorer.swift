@@ -73,8 +73,11 @@ package final class Restorer: Sendable {
         var dir: DirectoryHandle
         var fileFD: Int32
         var name: [UInt8]
-        var path: String
+        /// The file's path below the target; its display form is made only for messages.
+        var components: [[UInt8]]
         var node: Node
+
+        var path: String { Restorer.display(components) }
     }
 
     private struct DirectoryWork {
@@ -164,8 +167,9 @@ package final class Restorer: Sendable {
         walker.stackSize = 8 << 20
         walker.start()
         DispatchQueue.concurrentPerform(iterations: max(options.workers, 1)) { _ in
+            let scratch = ZstdDecompressor()
             while let job = queue.next() {
-                let ok = self.writeFile(job, options: options)
+                let ok = self.writeFile(job, options: options, scratch: scratch)
                 close(job.fileFD)
                 fileSummary.withLock {
                     if ok { $0.files += 1; $0.bytes += Int64(job.node.size) } else { $0.errors += 1 }
@@ -177,11 +181,13 @@ package final class Restorer: Sendable {
         if let error = fatal.withLock({ $0 }) { throw error }
 
         linkPending(state, failed: failedFiles.withLock { $0 })
-        // Directory metadata, children before parents (reverse of creation order).
+        // Directory metadata, children before parents (reverse of creation order). Consecutive
+        // directories share most of their path: the open chain is kept, not reopened from the root.
+        let chain = DirectoryChain(root: rootFD)
+        defer { chain.closeAll() }
         for work in state.directories.reversed() {
             do {
-                let fd = try openChain(rootFD, work.components)
-                defer { close(fd) }
+                let fd = try chain.open(work.components)
                 try applyMetadata(fd: fd, node: work.node, path: display(work.components), options: options)
             } catch {
                 reporter.error(path: display(work.components), "\(error)")
@@ -251,7 +257,9 @@ package final class Restorer: Sendable {
 
     // MARK: - Walking the snapshot
 
-    private func display(_ components: [[UInt8]]) -> String {
+    private func display(_ components: [[UInt8]]) -> String { Self.display(components) }
+
+    fileprivate static func display(_ components: [[UInt8]]) -> String {
         "/" + components.map(\.pathString).joined(separator: "/")
     }
 
@@ -265,9 +273,8 @@ package final class Restorer: Sendable {
         let tree = try repository.loadTree(id)
         var seen = Set<[UInt8]>()
         for node in tree.nodes {
-            let path = display(components + [node.name])
             guard Self.isSafeName(node.name), seen.insert(node.name).inserted else {
-                reporter.error(path: path, "refused: the repository holds an unsafe or duplicate name \"\(node.displayName)\"; nothing was written for it")
+                reporter.error(path: display(components + [node.name]), "refused: the repository holds an unsafe or duplicate name \"\(node.displayName)\"; nothing was written for it")
                 state.summary.refused += 1
                 state.summary.errors += 1
                 continue
@@ -279,7 +286,7 @@ package final class Restorer: Sendable {
                                 state: state, queue: queue)
             } catch {
                 // One entry (or a damaged directory listing) fails; the rest still restores.
-                reporter.error(path: path, "\(error)")
+                reporter.error(path: display(childComponents), "\(error)")
                 state.summary.errors += 1
             }
         }
@@ -289,7 +296,7 @@ package final class Restorer: Sendable {
                              options: RestoreOptions, state: WalkState, queue: JobQueue<FileJob>) throws {
         let dirFD = dir.fd
         let name = node.name
-        let path = display(components)
+        var path: String { display(components) }  // made only where needed: not per file
         switch node.kind {
         case .directory:
             guard let subtree = node.subtree else { throw HostError(call: "restore", path: path, errno: 0, reason: "directory without a tree") }
@@ -310,7 +317,7 @@ package final class Restorer: Sendable {
             let fd = Posix.withCString(name) { openat(dirFD, $0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600) }
             guard fd >= 0 else { throw Posix.error("create", Array(path.utf8)) }
             if node.links > 1 { state.hardLinks[key] = components }
-            queue.push(FileJob(dir: dir, fileFD: fd, name: name, path: path, node: node))
+            queue.push(FileJob(dir: dir, fileFD: fd, name: name, components: components, node: node))
         case .symlink:
             try removeExisting(name, in: dirFD, path: path, options: options)
             let rc = Posix.withCString(node.linkTarget) { target in Posix.withCString(name) { symlinkat(target, dirFD, $0) } }
@@ -373,37 +380,41 @@ package final class Restorer: Sendable {
 
     // MARK: - Files
 
-    private func writeFile(_ job: FileJob, options: RestoreOptions) -> Bool {
+    private func writeFile(_ job: FileJob, options: RestoreOptions, scratch: ZstdDecompressor) -> Bool {
+        let fd = job.fileFD
         var offset: Int64 = 0
+        /// Where the last write ended: the file's size, since it was created empty.
+        var end: Int64 = 0
         do {
             for piece in job.node.content {
                 switch piece {
                 case .hole(let length):
                     offset += Int64(length)
                 case .blob(let id, let length):
-                    let data: Data
-                    do { data = try repository.loadBlob(id) } catch {
+                    // The blob is decompressed into the worker's buffer and written from there.
+                    var wrongLength = false
+                    var writeError: Int32 = 0
+                    do {
+                        try repository.withBlob(id, scratch: scratch) { raw in
+                            guard raw.count == length else { wrongLength = true; return }
+                            writeError = Self.writeAll(fd, raw, at: offset)
+                        }
+                    } catch {
                         throw LockstepError(.damaged, "cannot restore \(job.path): \(error)")
                     }
-                    guard data.count == length else {
+                    if wrongLength {
                         throw LockstepError(.damaged, "cannot restore \(job.path): blob \(id.short) has the wrong length")
                     }
-                    try data.withUnsafeBytes { raw in
-                        var done = 0
-                        while done < raw.count {
-                            let n = pwrite(job.fileFD, raw.baseAddress! + done, raw.count - done, off_t(offset) + off_t(done))
-                            if n < 0 {
-                                if errno == EINTR { continue }
-                                throw Posix.error("write", Array(job.path.utf8))
-                            }
-                            done += n
-                        }
-                    }
+                    if writeError != 0 { throw Posix.error("write", Array(job.path.utf8), writeError) }
                     offset += Int64(length)
+                    end = offset
                     progress.bytes.add(Int64(length), ordering: .relaxed)
                 }
             }
-            if ftruncate(job.fileFD, off_t(job.node.size)) != 0 { throw Posix.error("truncate", Array(job.path.utf8)) }
+            // Only a trailing hole leaves the size short of the snapshot's.
+            if end != Int64(job.node.size), ftruncate(fd, off_t(job.node.size)) != 0 {
+                throw Posix.error("truncate", Array(job.path.utf8))
+            }
         } catch {
             reporter.error(path: job.path, "\(error)")
             // A file that could not be written whole is not left behind looking complete.
@@ -412,13 +423,27 @@ package final class Restorer: Sendable {
         }
         // The content is complete: a metadata problem is reported, the file stays.
         do {
-            try applyMetadata(fd: job.fileFD, node: job.node, path: job.path, options: options)
+            try applyMetadata(fd: fd, node: job.node, path: job.path, options: options)
         } catch {
             reporter.error(path: job.path, "content restored, but \(error)")
             return false
         }
         progress.files.add(1, ordering: .relaxed)
         return true
+    }
+
+    /// Writes all of `bytes` at `offset`; the errno of a failure, else 0.
+    private static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int64) -> Int32 {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                return errno
+            }
+            done += n
+        }
+        return 0
     }
 
     // MARK: - Metadata
@@ -504,6 +529,40 @@ package final class Restorer: Sendable {
             if utimensat(dirFD, cname, &ts, AT_SYMLINK_NOFOLLOW) != 0 { throw Posix.error("utimens", Array(path.utf8)) }
             if !isSymlink, fchmodat(dirFD, cname, mode_t(node.mode), AT_SYMLINK_NOFOLLOW) != 0 { throw Posix.error("chmod", Array(path.utf8)) }
         }
+    }
+}
+
+/// The directories on one path below a root, kept open: opening the next path opens only the
+/// components it does not share with the last one, each without following a symlink.
+private final class DirectoryChain {
+    private let root: Int32
+    private var names: [[UInt8]] = []
+    private var fds: [Int32] = []
+
+    init(root: Int32) { self.root = root }
+
+    /// The directory at `components` (not empty), open until the next call or `closeAll`.
+    func open(_ components: [[UInt8]]) throws -> Int32 {
+        var shared = 0
+        while shared < names.count, shared < components.count, names[shared] == components[shared] { shared += 1 }
+        while names.count > shared {
+            names.removeLast()
+            close(fds.removeLast())
+        }
+        for component in components[shared...] {
+            let parent = fds.last ?? root
+            let next = Posix.withCString(component) { openat(parent, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+            guard next >= 0 else { throw Posix.error("open", component) }
+            names.append(component)
+            fds.append(next)
+        }
+        return fds.last ?? root
+    }
+
+    func closeAll() {
+        for fd in fds { close(fd) }
+        names.removeAll()
+        fds.removeAll()
     }
 }
 
