@@ -71,7 +71,6 @@ package final class Restorer: Sendable {
     private struct FileJob: Sendable {
         /// The file's directory, kept open until its last file is written.
         var dir: DirectoryHandle
-        var fileFD: Int32
         var name: [UInt8]
         /// The file's path below the target; its display form is made only for messages.
         var components: [[UInt8]]
@@ -169,8 +168,7 @@ package final class Restorer: Sendable {
         DispatchQueue.concurrentPerform(iterations: max(options.workers, 1)) { _ in
             let scratch = ZstdDecompressor()
             while let job = queue.next() {
-                let ok = self.writeFile(job, options: options, scratch: scratch)
-                close(job.fileFD)
+                let ok = self.restoreFile(job, options: options, scratch: scratch)
                 fileSummary.withLock {
                     if ok { $0.files += 1; $0.bytes += Int64(job.node.size) } else { $0.errors += 1 }
                 }
@@ -313,11 +311,10 @@ package final class Restorer: Sendable {
                 state.pendingLinks.append(PendingLink(source: first, target: components))
                 return
             }
-            try removeExisting(name, in: dirFD, path: path, options: options)
-            let fd = Posix.withCString(name) { openat(dirFD, $0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600) }
-            guard fd >= 0 else { throw Posix.error("create", Array(path.utf8)) }
+            // The worker creates it (see `restoreFile`): file creation is most of a restore's
+            // system time, and the one walker thread doing it all held the writers up.
             if node.links > 1 { state.hardLinks[key] = components }
-            queue.push(FileJob(dir: dir, fileFD: fd, name: name, components: components, node: node))
+            queue.push(FileJob(dir: dir, name: name, components: components, node: node))
         case .symlink:
             try removeExisting(name, in: dirFD, path: path, options: options)
             let rc = Posix.withCString(node.linkTarget) { target in Posix.withCString(name) { symlinkat(target, dirFD, $0) } }
@@ -380,8 +377,23 @@ package final class Restorer: Sendable {
 
     // MARK: - Files
 
-    private func writeFile(_ job: FileJob, options: RestoreOptions, scratch: ZstdDecompressor) -> Bool {
-        let fd = job.fileFD
+    /// Creates the file (replacing an entry in the way with --overwrite), writes it and applies
+    /// its metadata; false when something failed (reported).
+    private func restoreFile(_ job: FileJob, options: RestoreOptions, scratch: ZstdDecompressor) -> Bool {
+        let fd: Int32
+        do {
+            if options.overwrite { try removeExisting(job.name, in: job.dir.fd, path: job.path, options: options) }
+            fd = Posix.withCString(job.name) { openat(job.dir.fd, $0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600) }
+            guard fd >= 0 else { throw Posix.error("create", Array(job.path.utf8)) }
+        } catch {
+            reporter.error(path: job.path, "\(error)")
+            return false
+        }
+        defer { close(fd) }
+        return writeFile(job, fd: fd, options: options, scratch: scratch)
+    }
+
+    private func writeFile(_ job: FileJob, fd: Int32, options: RestoreOptions, scratch: ZstdDecompressor) -> Bool {
         var offset: Int64 = 0
         /// Where the last write ended: the file's size, since it was created empty.
         var end: Int64 = 0
