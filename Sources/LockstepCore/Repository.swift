@@ -248,11 +248,16 @@ package final class Repository: Sendable {
 
     /// Loads, authenticates, decompresses and re-hashes a blob; throws `.damaged` naming the pack.
     package func loadBlob(_ id: BlobID) throws -> Data {
+        let (sealed, entry, pack) = try loadSealed(id)
+        return try Self.unpack(sealed: sealed, id: id, entry: entry, pack: pack, keys: keys)
+    }
+
+    /// A blob's sealed bytes as stored, with its index entry and pack.
+    private func loadSealed(_ id: BlobID) throws -> (sealed: Data, entry: IndexEntry, pack: BlobID) {
         guard let (pack, entry) = lookup(id) else {
             throw LockstepError(.damaged, "blob \(id.short) is not in the index (run `lockstep check`)")
         }
-        let sealed = try storage.load(Handle(.data, pack.hex), offset: Int(entry.offset), length: Int(entry.length))
-        return try Self.unpack(sealed: sealed, id: id, entry: entry, pack: pack, keys: keys)
+        return (try storage.load(Handle(.data, pack.hex), offset: Int(entry.offset), length: Int(entry.length)), entry, pack)
     }
 
     package static func unpack(sealed: Data, id: BlobID, entry: IndexEntry, pack: BlobID, keys: MasterKeys) throws -> Data {
@@ -269,10 +274,7 @@ package final class Repository: Sendable {
     /// before `body` sees them, and are valid only inside it.
     package func withBlob<R>(_ id: BlobID, scratch: ZstdDecompressor,
                              _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-        guard let (pack, entry) = lookup(id) else {
-            throw LockstepError(.damaged, "blob \(id.short) is not in the index (run `lockstep check`)")
-        }
-        let sealed = try storage.load(Handle(.data, pack.hex), offset: Int(entry.offset), length: Int(entry.length))
+        let (sealed, entry, pack) = try loadSealed(id)
         let damaged = LockstepError(.damaged, "blob \(id.short) in pack \(pack.short) is damaged")
         guard let plain = try? keys.open(sealed) else { throw damaged }
         return try plain.withUnsafeBytes { plainBytes in

@@ -184,6 +184,24 @@ struct RepositoryTests {
         expectLockstepError(.damaged) { _ = try repo.loadTree(data.id) }
     }
 
+    @Test("withBlob lends the same bytes loadBlob returns, compressed or not; a damaged pack is .damaged")
+    func withBlobLends() throws {
+        let storage = MemoryStorage()
+        let repo = try makeRepository(storage)
+        let text = Data(String(repeating: "compressible ", count: 5000).utf8)
+        let noise = pseudoRandomData(30_000, seed: 11)
+        let ids = [try repo.saveBlob(.data, text).id, try repo.saveBlob(.data, noise).id]
+        try repo.flush()
+        let scratch = ZstdDecompressor()
+        for (id, data) in zip(ids, [text, noise]) {
+            #expect(try repo.withBlob(id, scratch: scratch) { Data($0) } == data)
+            #expect(try repo.loadBlob(id) == data)
+        }
+        let pack = try #require(repo.lookup(ids[0])?.pack)
+        try storage.tamper(Handle(.data, pack.hex)) { $0[$0.startIndex + 40] ^= 0x10 }
+        expectLockstepError(.damaged) { _ = try repo.withBlob(ids[0], scratch: scratch) { $0.count } }
+    }
+
     @Test("loading a blob the index does not hold is .damaged")
     func unknownBlob() throws {
         let repo = try makeRepository()
