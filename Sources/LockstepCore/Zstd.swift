@@ -29,25 +29,15 @@ package enum Zstd {
 /// One thread uses it at a time (`Repository` keeps a pool).
 package final class ZstdScratch: @unchecked Sendable {
     private let context: OpaquePointer
-    private var output: UnsafeMutableRawBufferPointer
+    private let buffer = ReusedBuffer()
 
-    package init() {
-        context = ZSTD_createCCtx()!
-        output = UnsafeMutableRawBufferPointer.allocate(byteCount: 0, alignment: 64)
-    }
+    package init() { context = ZSTD_createCCtx()! }
 
-    deinit {
-        ZSTD_freeCCtx(context)
-        output.deallocate()
-    }
+    deinit { ZSTD_freeCCtx(context) }
 
     /// The compressed bytes, valid until the next call; nil when not smaller than the input.
     package func compress(_ input: UnsafeRawBufferPointer, level: Int32) -> UnsafeRawBufferPointer? {
-        let bound = ZSTD_compressBound(input.count)
-        if output.count < bound {
-            output.deallocate()
-            output = UnsafeMutableRawBufferPointer.allocate(byteCount: bound, alignment: 64)
-        }
+        let output = buffer.atLeast(ZSTD_compressBound(input.count))
         let written = ZSTD_compressCCtx(context, output.baseAddress, output.count, input.baseAddress, input.count, level)
         guard ZSTD_isError(written) == 0, written < input.count else { return nil }
         return UnsafeRawBufferPointer(rebasing: output[0..<written])
@@ -59,29 +49,36 @@ package final class ZstdScratch: @unchecked Sendable {
 /// restore then only copies out of.
 package final class ZstdDecompressor: @unchecked Sendable {
     private let context: OpaquePointer
-    private var output: UnsafeMutableRawBufferPointer
+    private let buffer = ReusedBuffer()
 
-    package init() {
-        context = ZSTD_createDCtx()!
-        output = UnsafeMutableRawBufferPointer.allocate(byteCount: 0, alignment: 64)
-    }
+    package init() { context = ZSTD_createDCtx()! }
 
-    deinit {
-        ZSTD_freeDCtx(context)
-        output.deallocate()
-    }
+    deinit { ZSTD_freeDCtx(context) }
 
     /// The decompressed bytes, valid until the next call; throws unless the frame decompresses
     /// to exactly `rawLength` bytes.
     package func decompress(_ input: UnsafeRawBufferPointer, rawLength: Int) throws -> UnsafeRawBufferPointer {
-        if output.count < rawLength {
-            output.deallocate()
-            output = UnsafeMutableRawBufferPointer.allocate(byteCount: rawLength, alignment: 64)
-        }
+        let output = buffer.atLeast(rawLength)
         let written = ZSTD_decompressDCtx(context, output.baseAddress, rawLength, input.baseAddress, input.count)
         guard ZSTD_isError(written) == 0, written == rawLength else {
             throw FormatError.malformed("zstd frame does not decompress to \(rawLength) bytes")
         }
         return UnsafeRawBufferPointer(rebasing: output[0..<rawLength])
+    }
+}
+
+/// An output buffer that grows to the largest size asked for and is kept for the next call.
+private final class ReusedBuffer {
+    private var storage = UnsafeMutableRawBufferPointer.allocate(byteCount: 0, alignment: 64)
+
+    deinit { storage.deallocate() }
+
+    /// At least `count` bytes, valid until the next call.
+    func atLeast(_ count: Int) -> UnsafeMutableRawBufferPointer {
+        if storage.count < count {
+            storage.deallocate()
+            storage = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 64)
+        }
+        return storage
     }
 }
