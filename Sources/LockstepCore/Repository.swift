@@ -29,6 +29,9 @@ package final class Repository: Sendable {
     private let treesPrefetched = Atomic(false)
     /// Compression contexts of the threads saving blobs, reused (see `ZstdScratch`).
     private let scratchPool = Mutex<[ZstdScratch]>([])
+    /// Decompression contexts of the threads loading blobs, reused: `ZSTD_decompress` sets up a
+    /// fresh context per call, and a walk loads tens of thousands of small trees.
+    private let decompressorPool = Mutex<[ZstdDecompressor]>([])
     /// How many saved packs may wait before an index file names them.
     package static let packsPerIndexFile = 4
 
@@ -248,8 +251,13 @@ package final class Repository: Sendable {
 
     /// Loads, authenticates, decompresses and re-hashes a blob; throws `.damaged` naming the pack.
     package func loadBlob(_ id: BlobID) throws -> Data {
-        let (sealed, entry, pack) = try loadSealed(id)
-        return try Self.unpack(sealed: sealed, id: id, entry: entry, pack: pack, keys: keys)
+        try withPooledDecompressor { try withBlob(id, scratch: $0) { Data($0) } }
+    }
+
+    private func withPooledDecompressor<R>(_ body: (ZstdDecompressor) throws -> R) rethrows -> R {
+        let decompressor = decompressorPool.withLock { $0.popLast() } ?? ZstdDecompressor()
+        defer { decompressorPool.withLock { $0.append(decompressor) } }
+        return try body(decompressor)
     }
 
     /// A blob's sealed bytes as stored, with its index entry and pack.
@@ -292,8 +300,8 @@ package final class Repository: Sendable {
 
     package func loadTree(_ id: BlobID) throws -> Tree {
         prefetchTrees()
-        let data = try loadBlob(id)
-        do { return try Tree.decode(Array(data)) } catch {
+        let bytes = try withPooledDecompressor { try withBlob(id, scratch: $0) { Array($0) } }
+        do { return try Tree.decode(bytes) } catch {
             throw LockstepError(.damaged, "tree \(id.short) does not decode: \(error)")
         }
     }
