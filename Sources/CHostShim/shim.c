@@ -25,6 +25,7 @@ int lockstep_fsetxattr(int fd, const char *name, const void *value, size_t size)
 ssize_t lockstep_flistxattr(int fd, char *list, size_t size) { return flistxattr(fd, list, size); }
 ssize_t lockstep_fgetxattr(int fd, const char *name, void *value, size_t size) { return fgetxattr(fd, name, value, size); }
 int lockstep_fremovexattr(int fd, const char *name) { return fremovexattr(fd, name); }
+ssize_t lockstep_getdents64(int fd, void *buffer, size_t size) { return syscall(SYS_getdents64, fd, buffer, size); }
 
 /* Numbers shared by every architecture for calls added after 5.x; glibc 2.36 has no wrappers. */
 #if defined(__x86_64__) || defined(__aarch64__)

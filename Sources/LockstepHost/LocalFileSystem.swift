@@ -92,27 +92,33 @@ final class LocalDirectory: SourceDirectory {
     deinit { close() }
 
     func entries() throws -> [[UInt8]] {
-        // readdir consumes the descriptor it is given: list through a duplicate, keep ours.
-        let listing = dup(fd)
-        guard listing >= 0, let dir = fdopendir(listing) else {
-            let code = errno
-            if listing >= 0 { Glibc.close(listing) }
-            throw Posix.error("opendir", path, code)
-        }
-        defer { closedir(dir) }
+        try Self.entries(of: fd, path: path)
+    }
+
+    /// The names in an open directory, "." and ".." left out, read with getdents64 from the
+    /// descriptor's position (a fresh descriptor: all of them), which it leaves at the end. No
+    /// duplicate descriptor and `DIR` stream as with readdir: three system calls per directory fewer.
+    /// Errors name `path`.
+    static func entries(of fd: Int32, path: @autoclosure () -> [UInt8]) throws -> [[UInt8]] {
         var out = [[UInt8]]()
-        while true {
-            errno = 0
-            guard let entry = readdir(dir) else {
-                if errno != 0 { throw Posix.error("readdir", path) }
-                break
+        try withUnsafeTemporaryAllocation(byteCount: 32 * 1024, alignment: 8) { buffer in
+            while true {
+                let n = lockstep_getdents64(fd, buffer.baseAddress, buffer.count)
+                if n == 0 { return }
+                guard n > 0 else { throw Posix.error("readdir", path()) }
+                var offset = 0
+                while offset < n {
+                    // struct linux_dirent64: d_ino (8), d_off (8), d_reclen (2), d_type (1), d_name.
+                    let record = buffer.baseAddress! + offset
+                    let length = Int(record.loadUnaligned(fromByteOffset: 16, as: UInt16.self))
+                    let name = UnsafeRawBufferPointer(start: UnsafeRawPointer(record + 19), count: length - 19)
+                    let count = name.firstIndex(of: 0) ?? name.count
+                    if !(count == 1 && name[0] == 46) && !(count == 2 && name[0] == 46 && name[1] == 46) {
+                        out.append(Array(name[0..<count]))
+                    }
+                    offset += length
+                }
             }
-            let name: [UInt8] = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                let bytes = raw.bindMemory(to: UInt8.self)
-                return Array(bytes[0..<strnlen(raw.baseAddress!.assumingMemoryBound(to: CChar.self), bytes.count)])
-            }
-            if name == [46] || name == [46, 46] { continue }
-            out.append(name)
         }
         return out
     }

@@ -158,6 +158,23 @@ struct RoundTripTests {
         #expect(!attrs.contains("user.before"), "\(attrs)")
     }
 
+    @Test("a directory of 3,000 long names (many getdents64 reads) is listed, backed up and restored whole")
+    func thousandsOfNames() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let tool = try scratch.repository()
+        let src = "\(scratch.path)/src"
+        try FileManager.default.createDirectory(atPath: src, withIntermediateDirectories: true)
+        let names = (0..<3000).map { "entry-\($0)-" + String(repeating: "n", count: 60) }
+        for name in names { try write("\(src)/\(name)", name) }
+        #expect(try tool.run(["backup", src]).status == 0)
+        let out = "\(scratch.path)/out"
+        #expect(try tool.run(["restore", "latest", "--target", out]).status == 0)
+        let restored = try FileManager.default.contentsOfDirectory(atPath: out + src)
+        #expect(restored.sorted() == names.sorted())
+        #expect(try String(contentsOfFile: "\(out)\(src)/\(names[2999])", encoding: .utf8) == names[2999])
+    }
+
     @Test("a wide and deep tree walked on several threads restores identical, again after changes")
     func manyDirectories() throws {
         let scratch = try Scratch()

@@ -15,6 +15,9 @@ int lockstep_fsetxattr(int fd, const char *name, const void *value, size_t size)
 ssize_t lockstep_flistxattr(int fd, char *list, size_t size);
 ssize_t lockstep_fgetxattr(int fd, const char *name, void *value, size_t size);
 int lockstep_fremovexattr(int fd, const char *name);
+/* The raw getdents64 call: struct linux_dirent64 records (u64 ino, s64 off, u16 reclen, u8 type,
+   NUL-terminated name) read from the descriptor's position; 0 at the end, -1 and errno. */
+ssize_t lockstep_getdents64(int fd, void *buffer, size_t size);
 /* listxattrat / getxattrat (Linux 6.13) on an entry of an open directory, not following a
    final symlink: no path walk per entry. -1 with errno ENOSYS on older kernels. */
 ssize_t lockstep_llistxattrat(int dirfd, const char *entry, char *list, size_t size);
