@@ -91,8 +91,8 @@ struct InPlaceRestore {
         var deltas = [DeltaRestore]()
         for path in roots {
             guard let node = try reader.node(at: path) else { continue }  // the preflight names it
-            let delta = try DeltaRestore(path: path, node: node, id8: id8, repository: repository, restorer: restorer,
-                                         options: restoreOptions())
+            let delta = try DeltaRestore(path: path, node: node, id8: id8, snapshotTime: found.snapshot.time,
+                                         repository: repository, restorer: restorer, options: restoreOptions())
             try delta.planChanges()
             deltas.append(delta)
         }
@@ -154,7 +154,8 @@ struct InPlaceRestore {
                         renamed.append(d)
                     }
                 }
-                // Every entry's metadata against the snapshot, the content of every file written.
+                TestHook.pass("before-verify")
+                // What the switch touched against the snapshot, the content of every file written.
                 let differences = try deltas.flatMap { try $0.verify() }
                 if !differences.isEmpty {
                     throw LockstepError(.failure, "the restored paths differ from the snapshot: " + differences.prefix(5).joined(separator: "; "))
@@ -182,6 +183,7 @@ struct InPlaceRestore {
         }
         for d in deltas { d.discard() }
         let plans = deltas.map(\.plan)
+        DeltaRestore.release(&deltas)
         return Summary(snapshotID: found.id.hex, safetySnapshotID: safetyID, paths: roots,
                        databases: databases.map(\.name), keptDatabases: kept,
                        files: plans.reduce(0) { $0 + $1.files }, bytes: plans.reduce(0) { $0 + $1.bytes },

@@ -22,3 +22,20 @@ package enum CrashPoint {
         if n >= target.count { kill(getpid(), SIGKILL) }
     }
 }
+
+/// Test hook: with `LOCKSTEP_TEST_HOOK=NAME:COMMAND` in the environment, `/bin/sh -c COMMAND`
+/// runs (and is waited for) when the process passes the point NAME; a test uses it to change
+/// what lockstep is about to look at. Points: `before-verify` (an in-place restore, after the
+/// switch). Without the variable this does nothing.
+package enum TestHook {
+    private static let target: (name: Substring, command: String)? = {
+        guard let spec = ProcessInfo.processInfo.environment["LOCKSTEP_TEST_HOOK"],
+              let colon = spec.firstIndex(of: ":") else { return nil }
+        return (spec[..<colon], String(spec[spec.index(after: colon)...]))
+    }()
+
+    package static func pass(_ name: String) {
+        guard let target, target.name == name else { return }
+        _ = system(target.command)
+    }
+}

@@ -1,4 +1,4 @@
-import Foundation
+package import Foundation
 package import LockstepCore
 import Synchronization
 #if canImport(Glibc)
@@ -56,6 +56,9 @@ package final class DeltaRestore {
     private let repository: Repository
     private let restorer: Restorer
     private let options: RestoreOptions
+    /// Seconds: an entry whose ctime (and inode) is still the one recorded and older than this
+    /// was not touched since the backup read it (see `Walker.unchangedSinceBackup`).
+    private let backedUpAfter: Int64
     private let fs = LocalFileSystem()
     private let owners = OwnerMap()
 
@@ -67,6 +70,8 @@ package final class DeltaRestore {
     /// The files the planned replacements write.
     private var written: [Item] = []
     private var confirmed: [UInt64: Timestamp] = [:]
+    /// Names of each hard-link group under `P` (the last whole walk), for a scoped verification.
+    private var linkNames: [String: Int] = [:]
     private var listings: [UInt64: Listing] = [:]
     /// The snapshot's trees under `P`, decoded once for the three walks.
     private let trees = TreeCache()
@@ -79,7 +84,9 @@ package final class DeltaRestore {
     }
 
     /// `options` as for a restore (maps, numeric owners, workers); its target is unused.
-    package init(path: String, node: Node, id8: String, repository: Repository, restorer: Restorer, options: RestoreOptions) throws {
+    /// `snapshotTime`: when the snapshot's capture started.
+    package init(path: String, node: Node, id8: String, snapshotTime: Date, repository: Repository, restorer: Restorer,
+                 options: RestoreOptions) throws {
         self.path = path
         let parent = (path as NSString).deletingLastPathComponent
         let last = (path as NSString).lastPathComponent
@@ -90,6 +97,7 @@ package final class DeltaRestore {
         self.repository = repository
         self.restorer = restorer
         self.options = options
+        backedUpAfter = Int64(snapshotTime.timeIntervalSince1970.rounded(.down)) - 1
         try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
         for leftover in [staging, old] where FileManager.default.fileExists(atPath: leftover) {
             throw LockstepError(.failure, "\(leftover) exists (left by an interrupted restore?); look at it and remove it, then restore again")
@@ -152,6 +160,13 @@ package final class DeltaRestore {
         let trees: TreeCache
         /// Seconds: an entry changed at or after this may change again within the same ctime tick.
         let racy: Int64
+        /// Seconds: the snapshot's capture started after this.
+        let backedUpAfter: Int64
+        /// Verifying: the directories to compare (keys) — those holding an entry the switch
+        /// touched and their ancestors; below a `whole` job everything. Nil: all.
+        let scope: Set<[UInt8]>?
+        /// Verifying: entries written whole (their subtrees are compared whole).
+        let replaced: Set<[UInt8]>
 
         /// Whether what was read of an entry with this lstat may be trusted while its ctime stays.
         func settled(_ status: FileStatus) -> Bool { status.ctime.seconds < racy }
@@ -161,18 +176,33 @@ package final class DeltaRestore {
     fileprivate struct DirectoryJob: Sendable {
         var item: Item
         var status: FileStatus
+        /// Compare everything below (a replaced directory, or not verifying).
+        var whole = true
     }
 
-    /// Plans (again in the window; `verifying`: after the switch). Writes nothing. The walk runs
-    /// on `workers` threads, a directory at a time.
+    /// Plans (again in the window; `verifying`: after the switch, only the directories the
+    /// switch touched). Writes nothing. The walk runs on `workers` threads, a directory at a time.
     private func makePlan(verifying: Bool = false) throws -> (plan: Plan, written: [Item]) {
+        var scope: Set<[UInt8]>?
+        var replaced = Set<[UInt8]>()
+        if verifying {
+            // What the switch touched: replaced and removed entries (their directory's listing
+            // changed), entries whose metadata was fixed; every directory on the way to them.
+            replaced = Set(plan.replace.map { Self.key($0.components) })
+            var directories: Set<[UInt8]> = [[]]
+            for components in plan.replace.map(\.components) + plan.remove + (plan.metadata + plan.directories).map(\.components) {
+                for depth in 0..<components.count { directories.insert(Self.key(Array(components[..<depth]))) }
+            }
+            scope = directories
+        }
         let walker = Walker(path: Array(path.utf8), repository: repository, fs: fs, owners: owners, options: options,
                             compared: compared, staged: verifying ? [] : staged, confirmed: confirmed, listings: listings, trees: trees,
-                            racy: Int64(Date().timeIntervalSince1970) - 1)
+                            racy: Int64(Date().timeIntervalSince1970) - 1, backedUpAfter: backedUpAfter, scope: scope, replaced: replaced)
         let rootWalk = Walk()
         let queue = JobQueue<DirectoryJob>()
         let outstanding = Atomic(0)
-        if let job = try walker.visit([], node: root, status: try? fs.status(walker.path), walk: rootWalk) {
+        if var job = try walker.visit([], node: root, status: try? fs.status(walker.path), walk: rootWalk) {
+            job.whole = scope == nil
             outstanding.add(1, ordering: .relaxed)
             queue.push(job)
         } else {
@@ -202,7 +232,8 @@ package final class DeltaRestore {
         confirmed.merge(walk.confirmed) { $1 }
         listings.merge(walk.listings) { $1 }
         try compareContents(walk, walker: walker)
-        resolveLinks(walk)
+        if !verifying { linkNames = walk.groups.mapValues(\.count) }
+        resolveLinks(walk, seenAll: !verifying)
         var plan = walk.plan
         plan.replace.sort { Self.key($0.components).lexicographicallyPrecedes(Self.key($1.components)) }
         plan.remove.sort { Self.key($0).lexicographicallyPrecedes(Self.key($1)) }
@@ -274,12 +305,15 @@ package final class DeltaRestore {
 
     /// A hard-linked file stays only if all its names are one live inode with exactly these
     /// names, each of the snapshot's content; otherwise every name is written, linked again.
-    private func resolveLinks(_ walk: Walk) {
+    /// `seenAll` false (a scoped verification): a group with names in directories the walk left
+    /// out is checked for the names it saw (one inode), not for its link count.
+    private func resolveLinks(_ walk: Walk, seenAll: Bool) {
         for group in walk.groups.keys.sorted() {
             let members = walk.groups[group]!.sorted { Self.key($0.item.components).lexicographicallyPrecedes(Self.key($1.item.components)) }
             let inodes = Set(members.map { $0.status.map { "\($0.device):\($0.inode)" } ?? "" })
+            let complete = seenAll || members.count >= linkNames[group] ?? 0
             let intact = inodes.count == 1 && !inodes.contains("") && members.allSatisfy { $0.keep != nil }
-                && members.first!.status!.links == UInt64(members.count)
+                && (!complete || members.first!.status!.links == UInt64(members.count))
             if intact {
                 let first = members.first!
                 if first.keep == true { walk.plan.kept += members.count } else {
@@ -302,6 +336,10 @@ package final class DeltaRestore {
     /// After `apply`: the delta between the live path and the snapshot is empty (every entry's
     /// kind, metadata, symlink target and link structure as in the snapshot, nothing extra), and
     /// every file written holds the snapshot's content. The differences, one line each.
+    /// Compared again are the directories the switch changed something in (each whole: every
+    /// entry's metadata, nothing extra), their ancestors and everything it wrote; the rest was
+    /// found equal to the snapshot by `refresh` in the same window, with the service stopped,
+    /// and the switch did not touch it.
     package func verify() throws -> [String] {
         let (check, _) = try makePlan(verifying: true)
         var problems = check.replace.map { "\(shown($0.components)): differs from the snapshot" }
@@ -422,6 +460,19 @@ package final class DeltaRestore {
         guard rc == 0 else { throw LockstepError(.failure, "cannot \(what): \(String(cString: strerror(errno)))") }
     }
 
+    /// Drops `deltas` on a thread of its own: freeing what the walks decoded (every snapshot
+    /// node under the paths) took a tenth of a second on 170,000 entries, and the command is
+    /// done with them; the process may exit before that thread ends.
+    package static func release(_ deltas: inout [DeltaRestore]) {
+        final class Held: @unchecked Sendable {  // touched by the releasing thread only, once created
+            var deltas: [DeltaRestore]?
+            init(_ deltas: [DeltaRestore]) { self.deltas = deltas }
+        }
+        let held = Held(deltas)
+        deltas = []
+        Thread.detachNewThread { held.deltas = nil }
+    }
+
     /// Removes the staged entries, and the previous ones (after a commit, once the service runs
     /// again; after a rollback only when everything was moved back).
     package func discard(keepingOld: Bool = false) {
@@ -492,7 +543,7 @@ fileprivate extension DeltaRestore.Walker {
         var entries: [[UInt8]]?
         if let known = listings[job.status.inode], known.status == job.status {
             entries = known.names
-        } else if let names = try? fs.directoryEntries(livePath) {
+        } else if fd >= 0, let names = try? LocalDirectory.entries(of: fd, path: livePath) {
             entries = names
             if settled(job.status) { walk.listings[job.status.inode] = DeltaRestore.Listing(status: job.status, names: names) }
         }
@@ -511,9 +562,14 @@ fileprivate extension DeltaRestore.Walker {
             var st = stat()
             let status = present.contains(child.name) && Posix.withCString(child.name, { fstatat(fd, $0, &st, AT_SYMLINK_NOFOLLOW) }) == 0
                 ? Posix.status(from: st) : nil
-            if let job = try visit(item.components + [child.name], node: child, status: status, walk: walk,
-                                   livePath: livePath.appendingPathComponent(child.name), in: fd) {
-                jobs.append(job)
+            if var next = try visit(item.components + [child.name], node: child, status: status, walk: walk,
+                                    livePath: livePath.appendingPathComponent(child.name), in: fd) {
+                if let scope {
+                    let key = DeltaRestore.key(next.item.components)
+                    next.whole = job.whole || replaced.contains(key)
+                    guard next.whole || scope.contains(key) else { continue }
+                }
+                jobs.append(next)
             }
         }
         for extra in entries where !seen.contains(extra) {
@@ -566,11 +622,22 @@ fileprivate extension DeltaRestore.Walker {
         guard status.uid == uid, status.gid == gid, status.mtime == node.mtime else { return false }
         if node.kind == .symlink { return true }
         guard status.mode == node.mode else { return false }
-        if confirmed[status.inode] == status.ctime { return true }
+        if unchangedSinceBackup(status, node) || confirmed[status.inode] == status.ctime { return true }
         let xattrs = try? dirFD.map { try Posix.listXattrs(at: $0, node.name, path: path) } ?? fs.extendedAttributes(path)
         guard xattrs == node.xattrs else { return false }
         if settled(status) { walk.confirmed[status.inode] = status.ctime }
         return true
+    }
+}
+
+fileprivate extension DeltaRestore.Walker {
+    /// The live entry is the one the backup read and nothing changed it since: the same inode
+    /// with the ctime recorded, which every change of content, mode, owner or xattrs moves. The
+    /// ctime must be older than the capture by more than its granularity (a change within the
+    /// same tick after the read would keep it), and never zero (the backup's mark for a file it
+    /// read while it changed). Spares the xattr reads of a walk on the host the snapshot came from.
+    func unchangedSinceBackup(_ status: FileStatus, _ node: Node) -> Bool {
+        status.inode == node.inode && status.ctime == node.ctime && node.ctime.seconds > 0 && node.ctime.seconds < backedUpAfter
     }
 }
 

@@ -131,6 +131,25 @@ struct InPlaceRestoreDeltaTests {
         }
     }
 
+    @Test("the verification after the switch compares what it touched: a difference there fails the restore and puts everything back")
+    func verificationFailureRollsBack() throws {
+        try withInstallation { scratch, tool, app, _ in
+            try drift(app.data)
+            let before = try treeFacts(app.data)
+            let inodesBefore = try inodes(app.data)
+            // files/b only needs its mode fixed; between the switch and the verification its mode moves again.
+            let r = try tool.run(["restore", "latest", "--in-place"] + Array(app.options().dropFirst(2)),
+                                 environment: ["LOCKSTEP_TEST_HOOK": "before-verify:chmod 0640 '\(app.data)/files/b'"])
+            #expect(r.status == 1)
+            #expect(r.stderr.contains("files/b: metadata differs") && r.stderr.contains("put back"), "\(r.stderr)")
+            #expect(app.calls == ["stop", "start"])
+            #expect(app.isRunning)
+            #expect(try treeFacts(app.data) == before)
+            #expect(try inodes(app.data) == inodesBefore)
+            #expect(try sh("ls -a '\(scratch.path)'").contains(".lockstep-") == false, "staging or old paths left behind")
+        }
+    }
+
     @Test("a failure in the window puts back the exact state before the restore, metadata included")
     func failureRollsBack() throws {
         try withInstallation { scratch, tool, app, _ in
