@@ -104,12 +104,16 @@ extension ApplicationBackup {
     /// The exit-20 error after a complete capture: commits it first, and says whether that worked.
     static func serviceDown(_ down: LockstepError, committing commit: () throws -> BlobID) -> LockstepError {
         let outcome: String
+        var committed: BlobID?
         do {
-            outcome = "the backup itself is complete: snapshot \(try commit().short)"
+            committed = try commit()
+            outcome = "the backup itself is complete: snapshot \(committed!.short)"
         } catch {
             outcome = "and the snapshot could not be committed: \(error)"
         }
-        return LockstepError(.serviceNotStarted, down.message + "; " + outcome)
+        var error = LockstepError(.serviceNotStarted, down.message + "; " + outcome)
+        error.committedSnapshot = committed?.hex
+        return error
     }
 
     /// Where the live `path` is in the snapshot of the volume holding it.

@@ -70,6 +70,22 @@ struct BackupCommand: ParsableCommand {
         }
     }
 
+    /// `--json` on exit 20: the service is down; the snapshot, when it was committed.
+    struct ServiceDownOutput: Encodable {
+        var snapshotID: String?
+        var serviceStarted = false
+        var error: String
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: Keys.self)
+            try c.encode(snapshotID, forKey: .snapshotID)  // null when the commit failed too
+            try c.encode(serviceStarted, forKey: .serviceStarted)
+            try c.encode(error, forKey: .error)
+        }
+
+        enum Keys: String, CodingKey { case snapshotID = "snapshot_id", serviceStarted = "service_started", error }
+    }
+
     func run() throws {
         try execute {
             if live && !noStop {
@@ -113,6 +129,13 @@ struct BackupCommand: ParsableCommand {
                     result = try archiver.run(request)
                 }
                 line.stop()
+            } catch let down as LockstepError where down.code == .serviceNotStarted {
+                line.stop()
+                if global.json {
+                    // Monitoring reads stdout: say what was committed, then exit 20 as documented.
+                    try Console.json(ServiceDownOutput(snapshotID: down.committedSnapshot, error: down.message))
+                }
+                throw down
             } catch {
                 line.stop()
                 throw error

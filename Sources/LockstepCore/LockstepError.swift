@@ -14,6 +14,8 @@ package struct LockstepError: Error, CustomStringConvertible, Sendable {
 
     package var code: Code
     package var message: String
+    /// `.serviceNotStarted` after a backup: the snapshot committed anyway (hex id), if any.
+    package var committedSnapshot: String?
 
     package init(_ code: Code, _ message: String) {
         self.code = code

@@ -151,6 +151,16 @@ struct ApplicationBackupTests {
         #expect(r.stderr.contains("THE SERVICE IS DOWN"))
         #expect(r.stderr.contains("the backup itself is complete: snapshot"))
         #expect(try snapshotCount(tool) == 1)
+
+        // With --json, stdout still says what was committed, for the monitoring that pages.
+        let j = try tool.run(["backup", "--json"] + app.options(start: "exit 1"))
+        #expect(j.status == 20)
+        let out = try j.json()
+        #expect(out["service_started"] as? Bool == false)
+        let id = try #require(out["snapshot_id"] as? String)
+        let list = try #require(try JSONSerialization.jsonObject(with: Data(try tool.run(["snapshots", "--json"]).stdout.utf8)) as? [[String: Any]])
+        #expect(list.contains { ($0["id"] as? String) == id })
+        #expect((out["error"] as? String)?.contains("THE SERVICE IS DOWN") == true)
     }
 
     @Test("a signal to lockstep inside the window: the service is started again and nothing is committed",
