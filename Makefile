@@ -8,7 +8,7 @@ build: deps
 	$(SWIFT) build
 
 release: deps
-	$(SWIFT) build -c release --product lockstep
+	$(SWIFT) build -c release --product lockstep --static-swift-stdlib
 
 demo: release
 	@scripts/demo.sh "$$($(SWIFT) build -c release --show-bin-path)/lockstep"

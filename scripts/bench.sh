@@ -188,9 +188,9 @@ case " $TOOLS " in
         LOCKSTEP=$(readlink -f "$LOCKSTEP_BIN" || echo "$LOCKSTEP_BIN")
     elif [ "$BUILD" = 1 ]; then
         if has swift; then
-            say "building lockstep (swift build -c release --product lockstep)"
+            say "building lockstep (swift build -c release --product lockstep --static-swift-stdlib)"
             brc=0
-            (cd "$ROOT" && timeout "$BENCH_BUILD_TIMEOUT" swift build -c release --product lockstep) >"$LOGDIR/build.log" 2>&1 || brc=$?
+            (cd "$ROOT" && timeout "$BENCH_BUILD_TIMEOUT" swift build -c release --product lockstep --static-swift-stdlib) >"$LOGDIR/build.log" 2>&1 || brc=$?
             if [ "$brc" = 0 ]; then
                 LOCKSTEP="$(cd "$ROOT" && swift build -c release --show-bin-path 2>/dev/null)/lockstep"
                 say "lockstep built: $LOCKSTEP"
@@ -858,7 +858,7 @@ for t in $TOOLS; do
             else
                 v=$("$LOCKSTEP" --version 2>/dev/null | head -n 1 || true)
                 g=$(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo "no commit yet")
-                info "version:lockstep" "${v:-unknown} (work tree: $g, swift build -c release)"
+                info "version:lockstep" "${v:-unknown} (work tree: $g, swift build -c release --static-swift-stdlib)"
             fi ;;
         restic) ver restic restic version ;;
         borg) ver borg borg --version ;;
