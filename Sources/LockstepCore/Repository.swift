@@ -16,12 +16,17 @@ package final class Repository: Sendable {
     private struct WriterState {
         var index = MasterIndex()
         var inFlight = Set<BlobID>()
-        /// The pack being filled for each blob type (indexed by `BlobType.rawValue`): trees get
+        /// Packs being filled, idle, for each blob type (indexed by `BlobType.rawValue`): trees get
         /// packs of their own, so the trees a walk needs are a few contiguous files, read ahead
-        /// whole (`prefetchTrees`), not blobs scattered among gigabytes of data.
-        var packs = [PackWriter(), PackWriter()]
+        /// whole (`prefetchTrees`), not blobs scattered among gigabytes of data. A saving thread
+        /// takes one out and appends to it (hash and write) without holding this lock: with the
+        /// write under it, the other thread's every `hasBlob` waited on a PI futex, and the
+        /// kernel's spinning on it was a tenth of an initial backup's CPU (perf).
+        var packs: [[PackWriter]] = [[], []]
+        /// Packs taken out of `packs` and being appended to.
+        var packsAppending = 0
         var unindexedPacks: [(id: BlobID, blobs: [PackedBlob])] = []
-        /// Packs taken out of `packs` whose save has not finished yet.
+        /// Full packs taken out of `packs` whose save has not finished yet.
         var packsBeingStored = 0
     }
 
@@ -164,24 +169,28 @@ package final class Repository: Sendable {
             throw error
         }
         let slot = Int(type.rawValue)
-        var full: PackWriter? = try state.withLock { s in
-            do {
-                try s.packs[slot].append(id: id, type: type, sealed: sealed, rawLength: bytes.count, compressed: compressed,
-                                         storage: storage)
-            } catch {
-                // The pack file is broken: drop it whole; the capture fails, so nothing refers to it.
-                s.packs[slot].discard()
-                for b in s.packs[slot].blobs { s.inFlight.remove(b.id) }
-                s.inFlight.remove(id)
-                s.packs[slot] = PackWriter()
-                throw error
-            }
-            guard s.packs[slot].count >= config.packSize else { return nil }
-            defer { s.packs[slot] = PackWriter() }
-            s.packsBeingStored += 1
-            return s.packs[slot]
+        var pack = state.withLock { s in
+            s.packsAppending += 1
+            return s.packs[slot].popLast() ?? PackWriter()
         }
-        if full != nil { try store(pack: &full!) }
+        do {
+            try pack.append(id: id, type: type, sealed: sealed, rawLength: bytes.count, compressed: compressed, storage: storage)
+        } catch {
+            // The pack file is broken: drop it whole; the capture fails, so nothing refers to it.
+            pack.discard()
+            state.withLock { s in
+                s.packsAppending -= 1
+                for b in pack.blobs { s.inFlight.remove(b.id) }
+                s.inFlight.remove(id)
+            }
+            throw error
+        }
+        let full = pack.count >= config.packSize
+        state.withLock { s in
+            s.packsAppending -= 1
+            if full { s.packsBeingStored += 1 } else { s.packs[slot].append(pack) }
+        }
+        if full { try store(pack: &pack) }
         return SaveResult(id: id, added: true, storedBytes: sealed.count)
     }
 
@@ -223,16 +232,27 @@ package final class Repository: Sendable {
     }
 
     /// Saves the packs being filled and an index file for every pack not yet indexed.
-    /// After it returns, every blob saved before is durable and indexed.
+    /// After it returns, every blob saved before is durable and indexed. Waits for appends in
+    /// progress (a pack taken out may hold blobs whose save has returned).
     package func flush() throws {
-        for slot in 0..<2 {
-            var partial: PackWriter? = state.withLock { s in
-                guard !s.packs[slot].isEmpty else { return nil }
-                defer { s.packs[slot] = PackWriter() }
-                s.packsBeingStored += 1
-                return s.packs[slot]
+        while state.withLock({ $0.packsAppending > 0 }) { usleep(1000) }
+        let partial = state.withLock { s in
+            defer { s.packs = [[], []] }
+            let taken = s.packs.joined().filter { !$0.isEmpty }
+            s.packsBeingStored += taken.count
+            return taken
+        }
+        for (i, var pack) in partial.enumerated() {
+            do { try store(pack: &pack) } catch {
+                for rest in partial[(i + 1)...] {
+                    rest.discard()
+                    state.withLock { s in
+                        s.packsBeingStored -= 1
+                        for b in rest.blobs { s.inFlight.remove(b.id) }
+                    }
+                }
+                throw error
             }
-            if partial != nil { try store(pack: &partial!) }
         }
         // Packs other threads are still saving must be indexed by this flush too.
         while state.withLock({ $0.packsBeingStored > 0 }) { usleep(1000) }
