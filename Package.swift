@@ -24,8 +24,8 @@ var targets: [Target] = [
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "_CryptoExtras", package: "swift-crypto"),
     ]),
-    .target(name: "LockstepStorage", dependencies: ["LockstepCore"]),
-    // Linux calls Swift's Glibc module leaves out (xattrs, SEEK_DATA, O_NOATIME).
+    .target(name: "LockstepStorage", dependencies: ["LockstepCore", "CHostShim"]),
+    // Linux calls Swift's Glibc module leaves out (xattrs, SEEK_DATA, O_NOATIME, O_DIRECT).
     .target(name: "CHostShim"),
     .target(name: "LockstepHost", dependencies: ["LockstepCore", "CHostShim", "CSQLite"]),
     // Application profiles (Posit Connect, Package Manager): written against the core's ports.

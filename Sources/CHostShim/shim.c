@@ -15,6 +15,7 @@
 
 const int lockstep_O_NOATIME = O_NOATIME;
 const int lockstep_O_PATH = O_PATH;
+const int lockstep_O_DIRECT = O_DIRECT;
 const int lockstep_SEEK_DATA = SEEK_DATA;
 const int lockstep_SEEK_HOLE = SEEK_HOLE;
 

@@ -8,8 +8,9 @@ import Glibc
 package final class TempDirectory: Sendable {
     package let path: String
 
-    package init(prefix: String = "lockstep-test") throws {
-        var base = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
+    /// `base`: where to make it (default `$TMPDIR`, else `/tmp`).
+    package init(prefix: String = "lockstep-test", in base: String? = nil) throws {
+        var base = base ?? ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
         while base.count > 1 && base.hasSuffix("/") { base.removeLast() }
         var template = Array("\(base)/\(prefix)-XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }

@@ -69,6 +69,20 @@ struct LocalStorageTests {
         #expect(storage.location == root)
     }
 
+    @Test("packs of several O_DIRECT buffers and a padded tail read back whole; on tmpfs (no O_DIRECT) through the page cache",
+          arguments: ["/tmp", "/dev/shm"])
+    func directPacks(_ base: String) throws {
+        let dir = try TempDirectory(in: base)
+        defer { dir.remove() }
+        let repository = try makeRepository(LocalStorage(path: dir.appending("repo")), packSize: 1 << 20)
+        let blobs = (0..<40).map { pseudoRandomData(50_000 + $0 * 1_003, seed: UInt64($0)) }  // 2.4 MB, incompressible
+        let ids = try blobs.map { try repository.saveBlob(.data, $0).id }
+        try repository.flush()
+        let reopened = try Repository.open(storage: LocalStorage(path: dir.appending("repo")), password: testPassword)
+        try reopened.loadIndex()
+        for (id, blob) in zip(ids, blobs) { #expect(try reopened.loadBlob(id) == blob) }
+    }
+
     @Test("a missing repository folder lists nothing and does not exist")
     func missingRoot() throws {
         let storage = LocalStorage(path: "/nonexistent/lockstep/\(UInt64.random(in: 0...UInt64.max))")

@@ -6,6 +6,7 @@
 /* Linux calls and constants that Swift's Glibc module does not export without _GNU_SOURCE. */
 extern const int lockstep_O_NOATIME;
 extern const int lockstep_O_PATH;
+extern const int lockstep_O_DIRECT;
 extern const int lockstep_SEEK_DATA;
 extern const int lockstep_SEEK_HOLE;
 ssize_t lockstep_llistxattr(const char *path, char *list, size_t size);
