@@ -32,6 +32,8 @@ package final class Repository: Sendable {
 
     private let state: Mutex<WriterState>
     private let treesPrefetched = Atomic(false)
+    /// Packs `prefetch(blobs:)` asked storage to read.
+    private let prefetched = Mutex(Set<BlobID>())
     /// Compression contexts of the threads saving blobs, reused (see `ZstdScratch`).
     private let scratchPool = Mutex<[ZstdScratch]>([])
     /// Decompression contexts of the threads loading blobs, reused: `ZSTD_decompress` sets up a
@@ -118,6 +120,18 @@ package final class Repository: Sendable {
 
     package func lookup(_ id: BlobID) -> (pack: BlobID, entry: IndexEntry)? {
         state.withLock { $0.index.lookup(id) }
+    }
+
+    /// Asks storage to start reading the packs holding these blobs, each pack whole and once: a
+    /// restore names each file's blobs when it queues the file, and packs hold blobs in the
+    /// order a backup walked, so the rest of the pack is what the next files need. The packs
+    /// are read from a cold disk in large requests while the workers write the files queued
+    /// before, instead of one blocking read per blob.
+    package func prefetch(blobs: [BlobID]) {
+        for id in blobs {
+            guard let (pack, _) = lookup(id), prefetched.withLock({ $0.insert(pack).inserted }) else { continue }
+            storage.prefetch(Handle(.data, pack.hex))
+        }
     }
 
     package func hasBlob(_ id: BlobID) -> Bool { state.withLock { $0.index.contains(id) } }

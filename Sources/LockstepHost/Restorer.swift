@@ -91,6 +91,8 @@ package final class Restorer: Sendable {
         var directories: [DirectoryWork] = []
         var hardLinks: [String: [[UInt8]]] = [:]
         var pendingLinks: [PendingLink] = []
+        /// Read whole packs ahead (a whole snapshot is restored: it needs nearly all of each).
+        var readAhead = false
     }
 
     /// A later name of a hard-linked file: linked once the first name's content is complete.
@@ -102,6 +104,7 @@ package final class Restorer: Sendable {
     package func run(tree root: BlobID, options: RestoreOptions) throws -> RestoreSummary {
         let includes = IncludeFilter(options.include)
         return try execute(options) { state, queue in
+            state.readAhead = options.include.isEmpty
             try self.restoreTree(root, dir: DirectoryHandle(dup(state.rootFD)), components: [], includes: includes,
                                  options: options, state: state, queue: queue)
         }
@@ -314,6 +317,7 @@ package final class Restorer: Sendable {
             // The worker creates it (see `restoreFile`): file creation is most of a restore's
             // system time, and the one walker thread doing it all held the writers up.
             if node.links > 1 { state.hardLinks[key] = components }
+            if state.readAhead { repository.prefetch(blobs: node.content.compactMap { if case .blob(let id, _) = $0 { id } else { nil } }) }
             queue.push(FileJob(dir: dir, name: name, components: components, node: node))
         case .symlink:
             try removeExisting(name, in: dirFD, path: path, options: options)

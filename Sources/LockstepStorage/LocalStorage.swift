@@ -134,16 +134,18 @@ package struct LocalStorage: Storage {
         return fsync(fd) == 0
     }
 
+    /// An open descriptor of the object; packs' are kept (`packFiles`) for the next read.
+    private func descriptor(_ handle: Handle) throws -> Descriptor {
+        if handle.kind == .data, let cached = packFiles.get(handle.name) { return cached }
+        let opened = Glibc.open(path(handle), O_RDONLY | O_CLOEXEC)
+        guard opened >= 0 else { throw fail("open", handle) }
+        let descriptor = Descriptor(opened)
+        if handle.kind == .data { packFiles.put(handle.name, descriptor) }
+        return descriptor
+    }
+
     package func load(_ handle: Handle, offset: Int, length: Int?) throws -> Data {
-        let descriptor: Descriptor
-        if handle.kind == .data, let cached = packFiles.get(handle.name) {
-            descriptor = cached
-        } else {
-            let opened = Glibc.open(path(handle), O_RDONLY | O_CLOEXEC)
-            guard opened >= 0 else { throw fail("open", handle) }
-            descriptor = Descriptor(opened)
-            if handle.kind == .data { packFiles.put(handle.name, descriptor) }
-        }
+        let descriptor = try descriptor(handle)
         let fd = descriptor.fd
         let count: Int
         if let length {
