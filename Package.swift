@@ -24,7 +24,7 @@ var targets: [Target] = [
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "_CryptoExtras", package: "swift-crypto"),
     ]),
-    .target(name: "LockstepStorage", dependencies: ["LockstepCore", "CHostShim"]),
+    .target(name: "LockstepStorage", dependencies: ["LockstepCore", "LockstepHost"]),
     // Linux calls Swift's Glibc module leaves out (xattrs, SEEK_DATA, O_NOATIME, O_DIRECT).
     .target(name: "CHostShim"),
     .target(name: "LockstepHost", dependencies: ["LockstepCore", "CHostShim", "CSQLite"]),

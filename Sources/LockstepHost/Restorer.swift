@@ -401,8 +401,9 @@ package final class Restorer: Sendable {
         var offset: Int64 = 0
         /// Where the last write ended: the file's size, since it was created empty.
         var end: Int64 = 0
-        var direct = DirectWriter(fd: fd, node: job.node)
-        defer { direct?.deallocate() }
+        // A large file without holes goes to the disk directly (see `DirectWriter`).
+        let direct = job.node.size >= 1 << 20 && !job.node.content.contains { if case .hole = $0 { true } else { false } }
+            ? DirectWriter(switching: fd, bufferSize: 1 << 20) : nil
         do {
             for piece in job.node.content {
                 switch piece {
@@ -415,7 +416,7 @@ package final class Restorer: Sendable {
                     do {
                         try repository.withBlob(id, scratch: scratch) { raw in
                             guard raw.count == length else { wrongLength = true; return }
-                            writeError = direct != nil ? direct!.append(raw) : Self.writeAll(fd, raw, at: offset)
+                            writeError = direct?.append(raw) ?? Self.writeAll(fd, raw, at: offset)
                         }
                     } catch {
                         throw LockstepError(.damaged, "cannot restore \(job.path): \(error)")
@@ -429,13 +430,9 @@ package final class Restorer: Sendable {
                     progress.bytes.add(Int64(length), ordering: .relaxed)
                 }
             }
-            if direct != nil {
-                let code = direct!.finish()
-                if code != 0 { throw Posix.error("write", Array(job.path.utf8), code) }
-                end = -1  // the tail was written padded to the block size
-            }
-            // Only a trailing hole (or a padded tail) leaves the size other than the snapshot's.
-            if end != Int64(job.node.size), ftruncate(fd, off_t(job.node.size)) != 0 {
+            if let code = direct?.finish(), code != 0 { throw Posix.error("write", Array(job.path.utf8), code) }
+            // Only a trailing hole, or a tail written padded, leaves the size other than the snapshot's.
+            if direct != nil || end != Int64(job.node.size), ftruncate(fd, off_t(job.node.size)) != 0 {
                 throw Posix.error("truncate", Array(job.path.utf8))
             }
         } catch {
@@ -455,73 +452,8 @@ package final class Restorer: Sendable {
         return true
     }
 
-    /// A large file without holes written with O_DIRECT from an aligned 1 MiB buffer: on these
-    /// VMs every page cache page a write fills is a fresh page the host faults in (writing 1 GiB
-    /// cost 0.70 s of system time buffered plus 0.42 s of sync, 0.24 s direct), and a restore
-    /// does not push the application's files out of the cache. The tail is written padded to the
-    /// block size (the caller truncates). Where the file system refuses O_DIRECT the rest goes
-    /// through the page cache.
-    struct DirectWriter {
-        static let minimumSize: UInt64 = 1 << 20
-        private static let block = 4096
-        private let fd: Int32
-        private let buffer: UnsafeMutableRawBufferPointer
-        private var filled = 0
-        private var offset: Int64 = 0
-        private var direct = true
-
-        /// Nil unless the node is a file of at least `minimumSize` bytes and no holes, and the
-        /// descriptor takes O_DIRECT.
-        init?(fd: Int32, node: Node) {
-            guard node.size >= Self.minimumSize, !node.content.contains(where: { if case .hole = $0 { true } else { false } }) else {
-                return nil
-            }
-            let flags = fcntl(fd, F_GETFL)
-            guard flags >= 0, fcntl(fd, F_SETFL, flags | lockstep_O_DIRECT) == 0 else { return nil }
-            self.fd = fd
-            buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: Self.block)
-        }
-
-        func deallocate() { buffer.deallocate() }
-
-        /// The errno of a failed write, else 0.
-        mutating func append(_ bytes: UnsafeRawBufferPointer) -> Int32 {
-            var rest = bytes
-            while !rest.isEmpty {
-                let n = min(rest.count, buffer.count - filled)
-                (buffer.baseAddress! + filled).copyMemory(from: rest.baseAddress!, byteCount: n)
-                filled += n
-                rest = UnsafeRawBufferPointer(rebasing: rest[n...])
-                if filled == buffer.count {
-                    let code = flush(filled)
-                    if code != 0 { return code }
-                }
-            }
-            return 0
-        }
-
-        /// Writes what is buffered, padded with zeros to the block size; the errno or 0.
-        mutating func finish() -> Int32 {
-            guard filled > 0 else { return 0 }
-            let padded = (filled + Self.block - 1) / Self.block * Self.block
-            (buffer.baseAddress! + filled).initializeMemory(as: UInt8.self, repeating: 0, count: padded - filled)
-            return flush(padded)
-        }
-
-        private mutating func flush(_ count: Int) -> Int32 {
-            var code = Restorer.writeAll(fd, UnsafeRawBufferPointer(rebasing: buffer[0..<count]), at: offset)
-            if code == EINVAL && direct, fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~lockstep_O_DIRECT) == 0 {
-                direct = false  // refused after all
-                code = Restorer.writeAll(fd, UnsafeRawBufferPointer(rebasing: buffer[0..<count]), at: offset)
-            }
-            offset += Int64(count)
-            filled = 0
-            return code
-        }
-    }
-
     /// Writes all of `bytes` at `offset`; the errno of a failure, else 0.
-    fileprivate static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int64) -> Int32 {
+    private static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int64) -> Int32 {
         var done = 0
         while done < bytes.count {
             let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
