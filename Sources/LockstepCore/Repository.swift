@@ -302,12 +302,9 @@ package final class Repository: Sendable {
         return (try storage.load(Handle(.data, pack.hex), offset: Int(entry.offset), length: Int(entry.length)), entry, pack)
     }
 
+    /// A blob's plaintext from its sealed bytes (for `check`, which reads packs whole).
     package static func unpack(sealed: Data, id: BlobID, entry: IndexEntry, pack: BlobID, keys: MasterKeys) throws -> Data {
-        let damaged = LockstepError(.damaged, "blob \(id.short) in pack \(pack.short) is damaged")
-        guard let plain = try? keys.open(sealed) else { throw damaged }
-        let data = entry.compressed ? try Zstd.decompress(plain, rawLength: Int(entry.rawLength)) : plain
-        guard data.count == Int(entry.rawLength), keys.blobID(of: data) == id else { throw damaged }
-        return data
+        try withUnpacked(sealed: sealed, id: id, entry: entry, pack: pack, keys: keys, scratch: ZstdDecompressor()) { Data($0) }
     }
 
     /// Like `loadBlob`, but lends the plaintext to `body` instead of returning a copy: a
@@ -317,6 +314,12 @@ package final class Repository: Sendable {
     package func withBlob<R>(_ id: BlobID, scratch: ZstdDecompressor,
                              _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         let (sealed, entry, pack) = try loadSealed(id)
+        return try Self.withUnpacked(sealed: sealed, id: id, entry: entry, pack: pack, keys: keys, scratch: scratch, body)
+    }
+
+    /// Opens, decompresses (into `scratch`) and re-hashes sealed bytes; throws `.damaged` naming the pack.
+    private static func withUnpacked<R>(sealed: Data, id: BlobID, entry: IndexEntry, pack: BlobID, keys: MasterKeys,
+                                        scratch: ZstdDecompressor, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         let damaged = LockstepError(.damaged, "blob \(id.short) in pack \(pack.short) is damaged")
         guard let plain = try? keys.open(sealed) else { throw damaged }
         return try plain.withUnsafeBytes { plainBytes in
