@@ -13,8 +13,8 @@ import Glibc
 /// system, `DeltaRestore`), each PostgreSQL dump is restored into a new database. Then, in the
 /// stop window: a safety snapshot of the current state, a second comparison (what the service
 /// changed since is staged too), the switch (the differing entries renamed aside, the staged
-/// ones into place, metadata fixed; the databases renamed), a verification of the result against
-/// the snapshot, and the start. A failure before the switch changes nothing; a failure during it
+/// ones into place, metadata fixed; the databases renamed), a verification against the snapshot
+/// of what the switch changed, and the start. A failure before the switch changes nothing; a failure during it
 /// or in the verification puts the old entries, metadata and databases back. The service is
 /// started again on every path out of the window.
 struct InPlaceRestore {
