@@ -152,7 +152,8 @@ def render(args):
     w("| | |")
     w("| --- | --- |")
     for k, label in [("cpu", "CPU"), ("nproc", "cores (nproc)"), ("mem", "memory"), ("kernel", "kernel"),
-                     ("disk", "disk (df, work dir)"), ("load", "load average"), ("cache_policy", "page cache")]:
+                     ("disk", "disk (df, work dir)"), ("fs", "file system (work dir)"), ("load", "load average"),
+                     ("cache_policy", "page cache")]:
         if k in info:
             w("| %s | %s |" % (label, info[k].replace("|", "\\|")))
     w("")

@@ -67,14 +67,14 @@ package struct ApplicationBackup {
         if let config = readFile(configuration.configPath) { metadata["config_sha256"] = storageID(of: config).hex }
         if let key = readFile(configuration.encryptionKeyFile.value) { metadata["key_sha256"] = storageID(of: key).hex }
         // PostgreSQL: everything that can be checked is checked before the service is stopped.
-        let dumps = try prepareDumps(metadata: &metadata)
+        let databases = try prepareDumps(metadata: &metadata)
 
         let integrity = { () -> String in self.integrity(in: configuration.sqliteDir.value) }
 
         switch mode {
         case .fileSystemSnapshot(let window, let setup):
             return try runFromFileSystemSnapshot(window: window, setup: setup, archiver: archiver, request: request,
-                                                 dumps: dumps, metadata: metadata)
+                                                 databases: databases, metadata: metadata)
 
         case .alreadyStopped(let control, let live):
             let state = (try? control.state()) ?? .unknown("status command failed")
@@ -84,7 +84,7 @@ package struct ApplicationBackup {
             }
             var times = WindowTimes()
             var request = request
-            request.streams = dumps
+            request.streams = databases.map { dump($0) }
             let captured = try archiver.capture(request)
             metadata["sqlite_integrity"] = integrity()
             metadata["consistent"] = running ? "false" : "true"
@@ -102,12 +102,17 @@ package struct ApplicationBackup {
             let prePass = try archiver.capture(preRequest)
             var windowRequest = request
             windowRequest.compareWith = prePass.tree
-            windowRequest.streams = dumps
             var captured: Archiver.Captured?
+            var frozen = [PostgresTools.HeldSnapshot]()
+            defer { frozen.forEach { $0.release() } }
             var windowMetadata = metadata
             windowMetadata["pre_pass_seconds"] = String(format: "%.3f", prePass.summary.durationSeconds)
+            var times: WindowTimes?
+            var down: LockstepError?
             do {
-                let result = try window.run {
+                times = try window.run {
+                    // Each database's state at this moment, dumped after the service runs again.
+                    frozen = try freeze(databases)
                     var inWindow = try archiver.capture(windowRequest)
                     windowMetadata["window_files_read"] = String(inWindow.summary.filesNew + inWindow.summary.filesChanged)
                     windowMetadata["window_bytes_read"] = String(inWindow.summary.bytesRead)
@@ -115,18 +120,21 @@ package struct ApplicationBackup {
                     inWindow.summary = Self.combine(prePass: prePass.summary, window: inWindow.summary)
                     captured = inWindow
                     windowMetadata["sqlite_integrity"] = integrity()
-                }
-                windowMetadata.merge(Self.timing(result.times)) { $1 }
-                windowMetadata["consistent"] = "true"
-                let (id, snapshot, summary) = try archiver.commit(captured!, request: request, metadata: windowMetadata)
-                return Result(id: id, snapshot: snapshot, summary: summary, times: result.times, consistent: true)
-            } catch let down as LockstepError where down.code == .serviceNotStarted {
-                // The capture is complete and consistent: keep it, then page the operator.
-                guard let captured else { throw down }
-                windowMetadata["consistent"] = "true"
-                windowMetadata["service_restarted"] = "false"
-                throw Self.serviceDown(down) { try archiver.commit(captured, request: request, metadata: windowMetadata).id }
+                }.times
+            } catch let error as LockstepError where error.code == .serviceNotStarted && captured != nil {
+                down = error  // the capture is complete and consistent: keep it, then page the operator
             }
+            let commit = { () throws -> Result in
+                let all = try addDumps(of: databases, frozen: frozen, to: captured!, archiver: archiver, request: request,
+                                       metadata: &windowMetadata)
+                if let times { windowMetadata.merge(Self.timing(times)) { $1 } }
+                windowMetadata["consistent"] = "true"
+                if down != nil { windowMetadata["service_restarted"] = "false" }
+                let (id, snapshot, summary) = try archiver.commit(all, request: request, metadata: windowMetadata)
+                return Result(id: id, snapshot: snapshot, summary: summary, times: times ?? WindowTimes(), consistent: true)
+            }
+            if let down { throw Self.serviceDown(down) { try commit().id } }
+            return try commit()
         }
     }
 
@@ -142,8 +150,9 @@ package struct ApplicationBackup {
     }
 
     /// With the postgres provider: proves each database reachable with its credentials and
-    /// `pg_dump` present, records the versions, and returns the dumps to stream in the window.
-    func prepareDumps(metadata: inout [String: String]) throws -> [any StreamSource] {
+    /// `pg_dump` present, records the versions and where each dump goes, and returns the
+    /// databases to dump.
+    func prepareDumps(metadata: inout [String: String]) throws -> [PostgresDatabase] {
         guard configuration.provider == .postgres else { return [] }
         guard let postgres else { throw LockstepError(.failure, "PostgreSQL tools are not available") }
         let dumpVersion: String
@@ -151,28 +160,72 @@ package struct ApplicationBackup {
             throw LockstepError(.failure, "\(error); nothing was stopped")
         }
         metadata["pg_dump_version"] = dumpVersion
-        var sources = [any StreamSource]()
         for database in captureSet.databases {
             let connection = PostgresConnection(database)
-            let name = "\(database.role.rawValue) database \(database.redactedURL)"
             let version: String
-            do { version = try postgres.serverVersion(connection, shownAs: name) } catch let error as LockstepError {
+            do { version = try postgres.serverVersion(connection, shownAs: Self.shownName(database)) } catch let error as LockstepError {
                 throw LockstepError(.failure, "cannot reach the \(error.message); check \(database.url.key) and its password, then run `lockstep plan`; nothing was stopped")
             }
             metadata["postgres_\(database.role.rawValue)_server_version"] = version
-            sources.append(Self.dump(database, tools: postgres, metadata: &metadata))
+            Self.record(database, in: &metadata)
         }
-        return sources
+        return captureSet.databases
     }
 
-    /// The stream file of one database's dump, and its facts (`postgres_ROLE_url`, redacted,
-    /// and `postgres_ROLE_dump`) added to `metadata`.
-    package static func dump(_ database: PostgresDatabase, tools: PostgresTools, metadata: inout [String: String]) -> any StreamSource {
+    /// Inside the window, with the service stopped: a snapshot of each database exported and held
+    /// (see `PostgresTools.exportSnapshot`), so the dumps can run after the service is started.
+    func freeze(_ databases: [PostgresDatabase]) throws -> [PostgresTools.HeldSnapshot] {
+        guard let postgres, !databases.isEmpty else { return [] }
+        var held = [PostgresTools.HeldSnapshot]()
+        do {
+            for database in databases {
+                held.append(try postgres.exportSnapshot(PostgresConnection(database), shownAs: Self.shownName(database)))
+            }
+        } catch {
+            held.forEach { $0.release() }
+            throw error
+        }
+        return held
+    }
+
+    /// After the window: `captured` with the dumps of the snapshots `frozen` in it added (read
+    /// while the service runs; they hold the state of the stop moment). `postgres_dump_seconds`
+    /// goes to `metadata`. A failed dump fails the whole backup: nothing is committed.
+    func addDumps(of databases: [PostgresDatabase], frozen: [PostgresTools.HeldSnapshot], to captured: Archiver.Captured,
+                  archiver: Archiver, request: BackupRequest, metadata: inout [String: String]) throws -> Archiver.Captured {
+        guard !databases.isEmpty else { return captured }
+        precondition(frozen.count == databases.count)
+        var dumpRequest = request
+        dumpRequest.paths = []
+        dumpRequest.compareWith = nil
+        dumpRequest.streams = zip(databases, frozen).map { dump($0, snapshot: $1) }
+        let dumped = try archiver.capture(dumpRequest)
+        metadata["postgres_dump_seconds"] = String(format: "%.3f", dumped.summary.durationSeconds)
+        metadata["postgres_snapshot"] = "exported in the window, dumped after the start"
+        return try Self.union(captured, dumped, repository: archiver.repository)
+    }
+
+    /// The stream file of one database's dump (of `snapshot` when given).
+    func dump(_ database: PostgresDatabase, snapshot: PostgresTools.HeldSnapshot? = nil) -> any StreamSource {
+        postgres!.dump(PostgresConnection(database), to: Self.dumpPath(database.role), shownAs: Self.shownName(database),
+                       snapshot: snapshot)
+    }
+
+    private static func shownName(_ database: PostgresDatabase) -> String {
+        "\(database.role.rawValue) database \(database.redactedURL)"
+    }
+
+    /// A database's facts in a snapshot: `postgres_ROLE_url` (redacted) and `postgres_ROLE_dump`.
+    private static func record(_ database: PostgresDatabase, in metadata: inout [String: String]) {
         let role = database.role.rawValue
         metadata["postgres_\(role)_url"] = database.redactedURL
         metadata["postgres_\(role)_dump"] = dumpPath(database.role)
-        return tools.dump(PostgresConnection(database), to: dumpPath(database.role),
-                          shownAs: "\(role) database \(database.redactedURL)")
+    }
+
+    /// The stream file of one database's dump, and its facts added to `metadata`.
+    package static func dump(_ database: PostgresDatabase, tools: PostgresTools, metadata: inout [String: String]) -> any StreamSource {
+        record(database, in: &metadata)
+        return tools.dump(PostgresConnection(database), to: dumpPath(database.role), shownAs: shownName(database))
     }
 
     /// Counts as the administrator reads them: what changed since the parent snapshot (the

@@ -48,7 +48,7 @@ package struct ApplicationPlan: Sendable, Encodable {
         covered = captureSet.covered.map(capture)
         databases = captureSet.databases.map { db in
             Database(role: db.role.rawValue, url: db.redactedURL,
-                     method: "pg_dump -Fc streamed into the snapshot, in the same stop window",
+                     method: "snapshot exported in the stop window (pg_export_snapshot), pg_dump -Fc --snapshot of it streamed into the backup after the start",
                      reasons: db.reasons.map(\.description))
         }
 

@@ -40,8 +40,10 @@ package struct PostgresTools: Sendable {
 
     /// A custom-format dump of one database, uncompressed (lockstep compresses and deduplicates
     /// it: an uncompressed dump shares most of its chunks with last night's), as a stream file.
-    package func dump(_ connection: PostgresConnection, to path: String, shownAs name: String) -> any StreamSource {
-        DumpSource(tools: self, connection: connection, path: path, name: name)
+    /// With `snapshot` (see `exportSnapshot`) it reads the database as that snapshot saw it.
+    package func dump(_ connection: PostgresConnection, to path: String, shownAs name: String,
+                      snapshot: HeldSnapshot? = nil) -> any StreamSource {
+        DumpSource(tools: self, connection: connection, path: path, name: name, snapshot: snapshot)
     }
 
     private struct DumpSource: StreamSource {
@@ -49,14 +51,82 @@ package struct PostgresTools: Sendable {
         var connection: PostgresConnection
         var path: String
         var name: String
+        var snapshot: HeldSnapshot?
 
         func open() throws -> any ByteStream {
             let secret = try PasswordFile(connection.password)
-            let stream = try tools.launcher.stream("pg_dump", ["--format=custom", "--compress=0", "--no-password",
-                                                               "--dbname=\(connection.target)"],
+            let stream = try tools.launcher.stream("pg_dump", ["--format=custom", "--compress=0", "--no-password"]
+                                                      + (snapshot.map { ["--snapshot=\($0.name)"] } ?? [])
+                                                      + ["--dbname=\(connection.target)"],
                                                    environment: secret.environment)
             return NamedStream(stream, secret: secret, name: name)
         }
+    }
+
+    /// Opens a read-only REPEATABLE READ transaction on the database, takes ACCESS SHARE locks on
+    /// every table the role may read (as `pg_dump` itself does, so no schema change can commit
+    /// before the dump has read it; rows can still be written) and exports its snapshot with
+    /// `pg_export_snapshot()`. While the returned value is held, `pg_dump --snapshot` reads the
+    /// database exactly as it was at this moment, whatever is written since. Waits at most
+    /// `lockTimeout` seconds for a lock another session holds.
+    package func exportSnapshot(_ connection: PostgresConnection, shownAs name: String, lockTimeout: Int = 10) throws -> HeldSnapshot {
+        let secret = try PasswordFile(connection.password)
+        let session = try launcher.session("psql", ["--no-psqlrc", "--no-password", "--quiet", "--tuples-only", "--no-align",
+                                                   "--set=ON_ERROR_STOP=1", "--dbname=\(connection.target)"],
+                                           environment: secret.environment)
+        let marker = "lockstep-snapshot:"
+        do {
+            try session.send("""
+                SET lock_timeout = '\(lockTimeout)s';
+                BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;
+                DO $lockstep$DECLARE t record; BEGIN
+                  FOR t IN SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                           WHERE c.relkind IN ('r', 'p') AND n.nspname <> 'information_schema'
+                             AND n.nspname NOT LIKE 'pg\\_%' AND has_table_privilege(c.oid, 'SELECT')
+                  LOOP EXECUTE format('LOCK TABLE %I.%I IN ACCESS SHARE MODE', t.nspname, t.relname); END LOOP;
+                END$lockstep$;
+                SELECT '\(marker)' || pg_export_snapshot();
+
+                """)
+            while let line = try session.readLine(timeout: queryTimeout) {
+                if line.hasPrefix(marker) {
+                    return HeldSnapshot(session: session, secret: secret, name: String(line.dropFirst(marker.count)))
+                }
+            }
+            let result = session.end()
+            // psql's "ERROR:" line says why; the CONTEXT lines after it only say where.
+            let reason = result.errorOutput.split(separator: "\n").first { $0.contains("ERROR:") }
+                .map { $0[$0.range(of: "ERROR:")!.upperBound...].trimmingCharacters(in: .whitespaces) } ?? result.lastLine
+            let hint = reason.contains("lock timeout")
+                ? "another session holds a table locked (a schema change?); retry when it has finished"
+                : "check that the role may read every table and run `lockstep plan`"
+            throw LockstepError(.failure, "PostgreSQL \(name): cannot export a snapshot for the dump (psql exited \(result.status): \(reason)); \(hint)")
+        } catch {
+            session.cancel()
+            throw error
+        }
+    }
+
+    /// An exported snapshot and the `psql` session whose open transaction keeps it valid.
+    package final class HeldSnapshot: Sendable {
+        /// What `pg_dump --snapshot=` takes, e.g. `00000003-00000004-1`.
+        package let name: String
+        private let session: any ProgramSession
+        private let secret: PasswordFile
+
+        fileprivate init(session: any ProgramSession, secret: PasswordFile, name: String) {
+            self.session = session
+            self.secret = secret
+            self.name = name
+        }
+
+        /// Ends the transaction (the locks go with it) and the session. Safe to call twice.
+        package func release() {
+            try? session.send("ROLLBACK;\n")
+            _ = session.end()
+        }
+
+        deinit { session.cancel() }
     }
 
     /// Keeps the password file until the program ends, and names the database in a failure.

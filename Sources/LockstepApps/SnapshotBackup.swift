@@ -24,12 +24,12 @@ package struct FileSystemSnapshotCapture: Sendable {
 
 extension ApplicationBackup {
     /// `--fs-snapshot`: before the stop, the snapshotter's plan (or a refusal, nothing stopped);
-    /// in the window, a read-only snapshot of each volume, then the few paths on no volume (the
-    /// configuration, a key file elsewhere) and the database dumps, read the normal way; after
-    /// the start, the snapshots are read as the live paths and merged with the window's capture.
-    /// The snapshots are deleted on every way out.
+    /// in the window, a read-only snapshot of each volume and of each PostgreSQL database, then
+    /// the few paths on no volume (the configuration, a key file elsewhere), read the normal way;
+    /// after the start, the snapshots are read as the live paths, the databases dumped, and all
+    /// merged with the window's capture. The snapshots are deleted on every way out.
     func runFromFileSystemSnapshot(window: StopWindow, setup: FileSystemSnapshotCapture, archiver: Archiver,
-                                   request: BackupRequest, dumps: [any StreamSource], metadata: [String: String]) throws -> Result {
+                                   request: BackupRequest, databases: [PostgresDatabase], metadata: [String: String]) throws -> Result {
         let roots = try Archiver.normalize(request.paths).map(\.pathString)
         var required = [(path: configuration.dataDir.value, setting: configuration.dataDir.key)]
         if configuration.provider == .sqlite, probe.mode(of: configuration.sqliteDir.value) != nil {
@@ -49,9 +49,10 @@ extension ApplicationBackup {
         }
         let sqliteDir = configuration.sqliteDir.value
         let sqliteInSnapshot = plan.snapshottedPaths.contains { LexicalPath.contains($0, sqliteDir) }
+        var frozenDatabases = [PostgresTools.HeldSnapshot]()
+        defer { frozenDatabases.forEach { $0.release() } }
         var windowRequest = request
         windowRequest.paths = plan.unsnapshotted
-        windowRequest.streams = dumps
         var inWindow: Archiver.Captured?
         var frozenAt: Date?
         var times = WindowTimes()
@@ -60,8 +61,9 @@ extension ApplicationBackup {
             times = try window.run {
                 let started = clock()
                 for volume in plan.volumes { mounts.append(try setup.snapshotter.take(volume)) }
+                frozenDatabases = try freeze(databases)
                 metadata["fs_snapshot_seconds"] = String(format: "%.3f", clock().timeIntervalSince(started))
-                if !windowRequest.paths.isEmpty || !dumps.isEmpty {
+                if !windowRequest.paths.isEmpty {
                     let captured = try archiver.capture(windowRequest)
                     metadata["window_files_read"] = String(captured.summary.filesNew + captured.summary.filesChanged)
                     metadata["window_bytes_read"] = String(captured.summary.bytesRead)
@@ -83,13 +85,9 @@ extension ApplicationBackup {
             var captured = try reader.capture(fromSnapshot)
             metadata["snapshot_capture_seconds"] = String(format: "%.3f", captured.summary.durationSeconds)
             if sqliteInSnapshot { metadata["sqlite_integrity"] = integrity(in: Self.frozen(sqliteDir, in: mounts)) }
-            if let inWindow {
-                let (tree, shared) = try Self.merge(captured.tree, inWindow.tree, repository: setup.repository)
-                try setup.repository.flush()
-                captured.tree = tree
-                captured.summary = Self.add(captured.summary, inWindow.summary, sharedDirectories: shared)
-                captured.paths = try Archiver.normalize(captured.paths + inWindow.paths).map(\.pathString)
-            }
+            if let inWindow { captured = try Self.union(captured, inWindow, repository: setup.repository) }
+            captured = try addDumps(of: databases, frozen: frozenDatabases, to: captured, archiver: reader, request: request,
+                                    metadata: &metadata)
             captured.started = frozenAt ?? captured.started  // the snapshot's time is the moment it was frozen
             metadata.merge(Self.timing(times)) { $1 }
             metadata["consistent"] = "true"
@@ -123,6 +121,17 @@ extension ApplicationBackup {
         }
         let rest = path.dropFirst(mount.live == "/" ? 1 : mount.live.count).drop { $0 == "/" }
         return rest.isEmpty ? mount.snapshot : LexicalPath.join(mount.snapshot, String(rest))
+    }
+
+    /// One capture holding both (of disjoint paths; `a`'s start time), its tree flushed.
+    static func union(_ a: Archiver.Captured, _ b: Archiver.Captured, repository: Repository) throws -> Archiver.Captured {
+        var out = a
+        let (tree, shared) = try merge(a.tree, b.tree, repository: repository)
+        try repository.flush()
+        out.tree = tree
+        out.summary = add(a.summary, b.summary, sharedDirectories: shared)
+        out.paths = try Archiver.normalize(a.paths + b.paths).map(\.pathString)
+        return out
     }
 
     /// One tree holding both: the paths of two captures are disjoint, so only the directories

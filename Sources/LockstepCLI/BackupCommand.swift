@@ -50,7 +50,7 @@ struct BackupCommand: ParsableCommand {
         var downtimeSeconds: Double?
         var application: String?
         /// The phases an application backup timed (`pre_pass`, `fs_snapshot`, `window_capture`,
-        /// `snapshot_capture`), in seconds.
+        /// `snapshot_capture`, `postgres_dump`), in seconds.
         var phaseSeconds: [String: Double]?
 
         func encode(to encoder: any Encoder) throws {
@@ -179,7 +179,7 @@ struct BackupCommand: ParsableCommand {
 extension BackupCommand {
     /// The timed phases in a snapshot's metadata (`<phase>_seconds`), downtime aside.
     static func phases(_ metadata: [String: String]) -> [String: Double] {
-        let names = ["pre_pass", "fs_snapshot", "window_capture", "snapshot_capture"]
+        let names = ["pre_pass", "fs_snapshot", "window_capture", "snapshot_capture", "postgres_dump"]
         return Dictionary(uniqueKeysWithValues: names.compactMap { name in
             metadata[name + "_seconds"].flatMap(Double.init).map { (name, $0) }
         })

@@ -34,7 +34,7 @@ package struct BackupRequest: Sendable {
 /// flushes packs and index, and writes the snapshot last. A per-file problem is reported and counted;
 /// a repository failure throws and nothing is committed.
 package final class Archiver: Sendable {
-    private let repository: Repository
+    package let repository: Repository
     private let fs: any SourceFileSystem
     private let reporter: any ProblemReporter
     package let progress: LiveProgress

@@ -33,6 +33,22 @@ package protocol ProgramLauncher: Sendable {
     /// (in a temporary file, never a pipe that could fill) when `captureOutput`, else dropped.
     func feed(_ program: String, _ arguments: [String], environment: [String: String],
               input: (UnsafeMutableRawBufferPointer) throws -> Int, captureOutput: Bool) throws -> ProgramResult
+    /// Starts with stdin and stdout as pipes, for a conversation (a `psql` session that holds a
+    /// transaction open while other programs run).
+    func session(_ program: String, _ arguments: [String], environment: [String: String]) throws -> any ProgramSession
+}
+
+/// A started program lockstep talks to line by line. Used by one thread at a time.
+package protocol ProgramSession: AnyObject, Sendable {
+    /// Writes `text` to the program's stdin; throws when it no longer reads.
+    func send(_ text: String) throws
+    /// The next line of stdout without its newline; nil when the program closed stdout (it ended).
+    /// Throws when no line comes within `timeout` seconds.
+    func readLine(timeout: Double) throws -> String?
+    /// Closes stdin and waits for the exit; stdout not read by then is dropped.
+    func end() -> ProgramResult
+    /// Kills the program; never throws.
+    func cancel()
 }
 
 package struct ProgramResult: Sendable {

@@ -61,10 +61,14 @@ package struct SpawnLauncher: ProgramLauncher {
         let status = child.wait()
         return ProgramResult(status: status, output: child.fileOutput, errorOutput: child.errorOutput)
     }
+
+    package func session(_ program: String, _ arguments: [String], environment: [String: String]) throws -> any ProgramSession {
+        try ChildProcess(program, arguments, environment: environment, input: true, output: true)
+    }
 }
 
 /// One started program.
-final class ChildProcess: ByteStream, @unchecked Sendable {
+final class ChildProcess: ByteStream, ProgramSession, @unchecked Sendable {
     let program: String
     let pid: Int32
     private(set) var outputFD: Int32 = -1
@@ -72,6 +76,8 @@ final class ChildProcess: ByteStream, @unchecked Sendable {
     private let errorLog: String
     private let outputLog: String?
     private var exitStatus: Int32?
+    /// Read from stdout but not yet returned by `readLine`.
+    private var pending = [UInt8]()
 
     init(_ program: String, _ arguments: [String], environment: [String: String], input: Bool, output: Bool,
          outputToFile: Bool = false) throws {
@@ -147,6 +153,43 @@ final class ChildProcess: ByteStream, @unchecked Sendable {
             done += n
         }
         return true
+    }
+
+    func send(_ text: String) throws {
+        let sent = Array(text.utf8).withUnsafeBytes { write($0) }
+        guard sent else {
+            let last = ProgramResult(status: 0, output: "", errorOutput: errorOutput).lastLine
+            throw LockstepError(.failure, "\(program) stopped reading its input\(last.isEmpty ? "" : ": \(last)")")
+        }
+    }
+
+    func readLine(timeout: Double) throws -> String? {
+        let deadline = Date().addingTimeInterval(timeout)
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            if let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: pending[..<newline], as: UTF8.self)
+                pending.removeSubrange(...newline)
+                return line
+            }
+            let left = deadline.timeIntervalSinceNow
+            guard left > 0 else { throw LockstepError(.failure, "`\(program)` did not answer within \(Int(timeout)) s") }
+            var poller = pollfd(fd: outputFD, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&poller, 1, Int32(min(left, 1) * 1000))
+            if ready == 0 || (ready < 0 && errno == EINTR) { continue }
+            let n = try chunk.withUnsafeMutableBytes { try read(into: $0) }
+            if n == 0 {
+                guard !pending.isEmpty else { return nil }
+                defer { pending.removeAll() }
+                return String(decoding: pending, as: UTF8.self)
+            }
+            pending.append(contentsOf: chunk[..<n])
+        }
+    }
+
+    func end() -> ProgramResult {
+        let status = wait()
+        return ProgramResult(status: status, output: "", errorOutput: errorOutput)
     }
 
     func closeInput() {

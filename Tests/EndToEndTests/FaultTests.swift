@@ -157,19 +157,9 @@ struct FaultTests {
         let src = "\(scratch.path)/src"
         try FileManager.default.createDirectory(atPath: src, withIntermediateDirectories: true)
         try pseudoRandom(32 << 20, seed: 5).write(to: URL(fileURLWithPath: "\(src)/busy.db"))
-        let writer = Process()
-        // Bounded (it stops by itself), detached from our output pipes, and killed with SIGKILL
-        // by pid: the test runner may leave SIGTERM ignored.
-        writer.executableURL = URL(fileURLWithPath: "/bin/bash")
-        writer.arguments = ["-c", "for i in $(seq 1 100000); do printf x | dd of='\(src)/busy.db' bs=1 seek=4096 conv=notrunc status=none; done"]
-        writer.standardOutput = FileHandle.nullDevice
-        writer.standardError = FileHandle.nullDevice
-        writer.standardInput = FileHandle.nullDevice
-        try writer.run()
-        defer {
-            kill(writer.processIdentifier, SIGKILL)
-            writer.waitUntilExit()
-        }
+        // Bounded: it stops by itself.
+        let writer = try BackgroundProgram("/bin/bash", ["-c", "for i in $(seq 1 100000); do printf x | dd of='\(src)/busy.db' bs=1 seek=4096 conv=notrunc status=none; done"])
+        defer { writer.stop() }
         let r = try tool.run(["backup", "--json", "--workers", "1", src])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(try r.json()["changed_while_read"] as? Int == 1)

@@ -13,7 +13,7 @@ struct PostgresBackupTests {
         return try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
     }
 
-    @Test("pg_dump streams into the snapshot inside the window; versions recorded; the dump restores; no password on a command line")
+    @Test("pg_dump streams into the snapshot; versions recorded; the dump restores; no password on a command line")
     func dumpInWindow() throws {
         let f = try Fixture()
         defer { f.remove(databases: [f.db.name + "_copy"]) }
@@ -52,11 +52,60 @@ struct PostgresBackupTests {
         #expect(verify.stdout.contains("PostgreSQL main dump: pg_restore --list reads"), "\(verify.stdout)")
 
         // The dump is a file of the snapshot: restore it and load it into a new database.
-        let out = "\(scratch.path)/out"
-        #expect(try tool.run(["restore", "latest", "--target", out]).status == 0)
-        try pg.psql("CREATE DATABASE \(db.name)_copy;")
-        try sh("PGPASSWORD='\(pg.password)' pg_restore -h 127.0.0.1 -p \(pg.port) -U postgres --no-owner -d \(db.name)_copy '\(out)/.lockstep/postgres/main.pgdump'")
-        #expect(try pg.psql("SELECT count(*) FROM bundles", database: db.name + "_copy") == "5000\n")
+        #expect(try f.rowsInRestoredDump("bundles") == "5000\n")
+    }
+
+    @Test("the dump runs after the start and holds the database as it was at the stop")
+    func dumpAfterStart() throws {
+        let f = try Fixture()
+        defer { f.remove(databases: [f.db.name + "_copy"]) }
+        let (pg, db, scratch, tool, app) = (f.pg, f.db, f.scratch, f.tool, f.app)
+        try pg.psql("CREATE TABLE jobs(id serial PRIMARY KEY, state text NOT NULL);"
+                    + "INSERT INTO jobs(state) SELECT 'done' FROM generate_series(1, 100);"
+                    + "ALTER TABLE jobs OWNER TO \(db.user);", database: db.name)
+        try configure(app, url: pg.url(database: db.name, user: db.user, password: db.password))
+        // The service writes a row as soon as it runs again; pg_dump notes whether it runs.
+        let insert = "PGPASSWORD='\(pg.password)' psql -X -q -h 127.0.0.1 -p \(pg.port) -U postgres -d \(db.name)"
+            + " -c \"INSERT INTO jobs(state) VALUES ('after the start')\""
+        let path = try f.path(with: ["pg_dump": "case \"$1\" in --version) ;; *) test -e '\(app.running)' && echo running >> '\(scratch.path)/dump.log' || echo stopped >> '\(scratch.path)/dump.log';; esac\nexec /usr/bin/pg_dump \"$@\""])
+        let r = try tool.run(["backup", "--json"] + app.options(start: "echo start >> '\(app.log)'; touch '\(app.running)'; \(insert)"),
+                             environment: ["PATH": path])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(app.calls == ["stop", "start"])
+        #expect(try String(contentsOfFile: "\(scratch.path)/dump.log", encoding: .utf8) == "running\n")
+        #expect(try pg.psql("SELECT count(*) FROM jobs", database: db.name) == "101\n")
+        let phases = try #require(try r.json()["phase_seconds"] as? [String: Double])
+        #expect(phases["postgres_dump"] != nil, "\(phases)")
+        let meta = try #require(try snapshots(tool).first?["metadata"] as? [String: String])
+        #expect(meta["postgres_snapshot"] == "exported in the window, dumped after the start")
+
+        // The dump holds the 100 rows of the stop moment, not the row written after the start.
+        #expect(try f.rowsInRestoredDump("jobs") == "100\n")
+    }
+
+    @Test("a table another session locks exclusively: the export gives up after its lock timeout, the service runs again, nothing committed")
+    func exportBlockedByLock() throws {
+        let f = try Fixture()
+        defer { f.remove() }
+        let (pg, db, tool, app) = (f.pg, f.db, f.tool, f.app)
+        try pg.psql("CREATE TABLE jobs(id int); ALTER TABLE jobs OWNER TO \(db.user);", database: db.name)
+        try configure(app, url: pg.url(database: db.name, user: db.user, password: db.password))
+        let locker = try BackgroundProgram("/usr/bin/psql", ["-X", "-q", "-h", "127.0.0.1", "-p", pg.port, "-U", "postgres", "-d", db.name,
+                                                            "-c", "BEGIN; LOCK TABLE jobs IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(60);"],
+                                           environment: ["PGPASSWORD": pg.password])
+        defer { locker.stop() }
+        var tries = 0
+        while try pg.psql("SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE d.datname = '\(db.name)' AND l.mode = 'AccessExclusiveLock' AND l.granted") == "0\n" {
+            tries += 1
+            try #require(tries < 100, "the session holding the lock did not start")
+            usleep(100_000)
+        }
+        let r = try tool.run(["backup"] + app.options())
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("cannot export a snapshot") && r.stderr.contains("lock timeout") && r.stderr.contains("retry"), "\(r.stderr)")
+        #expect(app.calls == ["stop", "start"])
+        #expect(app.isRunning)
+        #expect(try snapshots(tool).isEmpty)
     }
 
     @Test("a wrong database password is refused before the service is stopped, without printing it")
@@ -74,7 +123,7 @@ struct PostgresBackupTests {
         #expect(try snapshots(tool).isEmpty)
     }
 
-    @Test("a pg_dump that fails inside the window commits nothing and the service runs again")
+    @Test("a pg_dump that fails commits nothing and the service runs again")
     func failingDump() throws {
         let f = try Fixture()
         defer { f.remove() }
@@ -139,6 +188,16 @@ private struct Fixture {
     func remove(databases: [String] = []) {
         pg.drop([db.name] + databases, roles: [db.user])
         scratch.remove()
+    }
+
+    /// Restores the latest snapshot, loads its main dump into the new database `<name>_copy` (which
+    /// `remove(databases:)` must drop) and counts the rows of `table` there.
+    func rowsInRestoredDump(_ table: String) throws -> String {
+        let out = "\(scratch.path)/out"
+        #expect(try tool.run(["restore", "latest", "--target", out]).status == 0)
+        try pg.psql("CREATE DATABASE \(db.name)_copy;")
+        try sh("PGPASSWORD='\(pg.password)' pg_restore -h 127.0.0.1 -p \(pg.port) -U postgres --no-owner -d \(db.name)_copy '\(out)/.lockstep/postgres/main.pgdump'")
+        return try pg.psql("SELECT count(*) FROM \(table)", database: db.name + "_copy")
     }
 
     /// A PATH whose first directory holds `scripts` (program name → shell body).

@@ -111,6 +111,28 @@ func sh(_ command: String) throws -> String {
     return String(decoding: data, as: UTF8.self)
 }
 
+/// A program running beside a test: detached from our output pipes (a pipe it held would keep a
+/// reader waiting), stopped by `stop()` with SIGKILL by pid (the test runner may leave SIGTERM
+/// ignored).
+final class BackgroundProgram {
+    private let process = Process()
+
+    init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws {
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    func stop() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+}
+
 func write(_ path: String, _ content: String) throws {
     try content.write(toFile: path, atomically: false, encoding: .utf8)
 }
