@@ -207,8 +207,12 @@ package struct ApplicationBackup {
 
     /// The stream file of one database's dump (of `snapshot` when given).
     func dump(_ database: PostgresDatabase, snapshot: PostgresTools.HeldSnapshot? = nil) -> any StreamSource {
-        postgres!.dump(PostgresConnection(database), to: Self.dumpPath(database.role), shownAs: Self.shownName(database),
-                       snapshot: snapshot)
+        Self.dumpSource(database, tools: postgres!, snapshot: snapshot)
+    }
+
+    private static func dumpSource(_ database: PostgresDatabase, tools: PostgresTools,
+                                   snapshot: PostgresTools.HeldSnapshot? = nil) -> any StreamSource {
+        tools.dump(PostgresConnection(database), to: dumpPath(database.role), shownAs: shownName(database), snapshot: snapshot)
     }
 
     private static func shownName(_ database: PostgresDatabase) -> String {
@@ -225,7 +229,7 @@ package struct ApplicationBackup {
     /// The stream file of one database's dump, and its facts added to `metadata`.
     package static func dump(_ database: PostgresDatabase, tools: PostgresTools, metadata: inout [String: String]) -> any StreamSource {
         record(database, in: &metadata)
-        return tools.dump(PostgresConnection(database), to: dumpPath(database.role), shownAs: shownName(database))
+        return dumpSource(database, tools: tools)
     }
 
     /// Counts as the administrator reads them: what changed since the parent snapshot (the

@@ -61,8 +61,8 @@ extension ApplicationBackup {
             times = try window.run {
                 let started = clock()
                 for volume in plan.volumes { mounts.append(try setup.snapshotter.take(volume)) }
-                frozenDatabases = try freeze(databases)
                 metadata["fs_snapshot_seconds"] = String(format: "%.3f", clock().timeIntervalSince(started))
+                frozenDatabases = try freeze(databases)
                 if !windowRequest.paths.isEmpty {
                     let captured = try archiver.capture(windowRequest)
                     metadata["window_files_read"] = String(captured.summary.filesNew + captured.summary.filesChanged)
