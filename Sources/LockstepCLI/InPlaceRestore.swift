@@ -44,13 +44,17 @@ struct InPlaceRestore {
         /// Entries left exactly as they were.
         var keptUnchanged: Int
         var downtimeSeconds: Double?
+        /// Seconds of each step: `plan`, `stage`, `databases` (while the service runs);
+        /// `safety_snapshot`, `refresh`, `switch`, `verify` (in the window); `cleanup` (the
+        /// previous entries removed, after the start).
+        var phaseSeconds: [String: Double]
         var forcedProblems: [String]
 
         enum CodingKeys: String, CodingKey {
             case snapshotID = "snapshot_id", safetySnapshotID = "safety_snapshot_id", paths, databases
             case keptDatabases = "kept_databases", files = "files_rewritten", bytes = "bytes_written"
             case removed = "entries_removed", metadataFixed = "metadata_fixed", keptUnchanged = "kept_unchanged"
-            case downtimeSeconds = "downtime_seconds", forcedProblems = "forced_problems"
+            case downtimeSeconds = "downtime_seconds", phaseSeconds = "phase_seconds", forcedProblems = "forced_problems"
         }
     }
 
@@ -86,6 +90,14 @@ struct InPlaceRestore {
         let roots = found.snapshot.paths.filter { $0 != Archiver.reservedRoot && !$0.hasPrefix(Archiver.reservedRoot + "/") }
         let databases = try captureSet.databases.map { try DatabaseRestore(database: $0, snapshot: found, reader: reader, id8: id8) }
 
+        var phases = [String: Double]()
+        /// Runs `body`, adding its seconds to `phase`.
+        func timed<T>(_ phase: String, _ body: () throws -> T) rethrows -> T {
+            let start = Date()
+            defer { phases[phase, default: 0] += Date().timeIntervalSince(start) }
+            return try body()
+        }
+
         // 1. Compare each path with the snapshot and preflight: nothing has changed yet.
         let restorer = Restorer(repository: repository, reporter: ConsoleReporter(verbose: false))
         var deltas = [DeltaRestore]()
@@ -93,7 +105,7 @@ struct InPlaceRestore {
             guard let node = try reader.node(at: path) else { continue }  // the preflight names it
             let delta = try DeltaRestore(path: path, node: node, id8: id8, snapshotTime: found.snapshot.time,
                                          repository: repository, restorer: restorer, options: restoreOptions())
-            try delta.planChanges()
+            try timed("plan") { try delta.planChanges() }
             deltas.append(delta)
         }
         let problems = try preflight(roots: roots, deltas: deltas, configuration: configuration, databases: databases)
@@ -115,11 +127,11 @@ struct InPlaceRestore {
                 for d in createdDatabases { d.dropNew(postgres) }
             }
         }
-        for d in deltas { try d.stageChanges() }
+        try timed("stage") { for d in deltas { try d.stageChanges() } }
         say("compared \(deltas.count) path(s) with the snapshot: " + describe(deltas.map(\.plan)) + " (staged)")
         if !options.clean {
             for d in databases {
-                try d.createAndLoad(postgres, reader: reader)
+                try timed("databases") { try d.createAndLoad(postgres, reader: reader) }
                 createdDatabases.append(d)
                 say("restored the \(d.role) database into \(d.newName) (the current one is untouched)")
             }
@@ -133,30 +145,34 @@ struct InPlaceRestore {
         do {
           outcome = try window.run {
             if options.safetySnapshot {
-                safetyID = try takeSafetySnapshot(application: application, configuration: configuration, captureSet: captureSet)
+                safetyID = try timed("safety_snapshot") {
+                    try takeSafetySnapshot(application: application, configuration: configuration, captureSet: captureSet)
+                }
                 say("safety snapshot \(safetyID!.prefix(8)) holds the state before this restore (restore it to undo)")
             }
             var switched = [DeltaRestore]()
             var renamed = [DatabaseRestore]()
             do {
                 // The service may have written since the comparison: compare again, stage what changed.
-                for d in deltas { try d.refresh() }
+                try timed("refresh") { for d in deltas { try d.refresh() } }
                 say("in the window: " + describe(deltas.map(\.plan)))
-                for d in deltas {
-                    switched.append(d)
-                    try d.apply()
-                }
-                for d in databases {
-                    if options.clean {
-                        try d.restoreClean(postgres, reader: reader)
-                    } else {
-                        try d.switchIn(postgres)
-                        renamed.append(d)
+                try timed("switch") {
+                    for d in deltas {
+                        switched.append(d)
+                        try d.apply()
+                    }
+                    for d in databases {
+                        if options.clean {
+                            try d.restoreClean(postgres, reader: reader)
+                        } else {
+                            try d.switchIn(postgres)
+                            renamed.append(d)
+                        }
                     }
                 }
                 TestHook.pass("before-verify")
                 // What the switch touched against the snapshot, the content of every file written.
-                let differences = try deltas.flatMap { try $0.verify() }
+                let differences = try timed("verify") { try deltas.flatMap { try $0.verify() } }
                 if !differences.isEmpty {
                     throw LockstepError(.failure, "the restored paths differ from the snapshot: " + differences.prefix(5).joined(separator: "; "))
                 }
@@ -181,7 +197,7 @@ struct InPlaceRestore {
             throw LockstepError(.serviceNotStarted, "snapshot \(id8) was restored in place"
                                 + (safetyID.map { " (safety snapshot \($0.prefix(8)))" } ?? "") + ", but " + down.message)
         }
-        for d in deltas { d.discard() }
+        timed("cleanup") { for d in deltas { d.discard() } }
         let plans = deltas.map(\.plan)
         DeltaRestore.release(&deltas)
         return Summary(snapshotID: found.id.hex, safetySnapshotID: safetyID, paths: roots,
@@ -190,7 +206,7 @@ struct InPlaceRestore {
                        removed: plans.reduce(0) { $0 + $1.remove.count },
                        metadataFixed: plans.reduce(0) { $0 + $1.metadata.count + $1.directories.count },
                        keptUnchanged: plans.reduce(0) { $0 + $1.kept },
-                       downtimeSeconds: outcome.times.downtime, forcedProblems: forced)
+                       downtimeSeconds: outcome.times.downtime, phaseSeconds: phases, forcedProblems: forced)
     }
 
     // MARK: - Configuration and preflight

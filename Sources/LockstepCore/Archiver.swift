@@ -433,7 +433,7 @@ package final class Archiver: Sendable {
             }
             out.append(Array(("/" + parts.joined(separator: "/")).utf8))
         }
-        out.sort { $0.lexicographicallyPrecedes($1) }
+        out.sort(by: Bytes.precede)
         var kept = [[UInt8]]()
         for p in out {
             if let last = kept.last, p == last || last == [UInt8(ascii: "/")]
@@ -512,7 +512,7 @@ package final class Archiver: Sendable {
         let names: [[UInt8]]
         do {
             directory = try fs.openDirectory(path)
-            names = try directory.entries().sorted { $0.lexicographicallyPrecedes($1) }
+            names = try directory.entries().sorted(by: Bytes.precede)
         } catch {
             reportError(path: path.pathString, "cannot list directory: \(error)")
             counters.withLock { $0.summary.errors += 1 }

@@ -5,7 +5,7 @@ import Foundation
 package struct Tree: Sendable, Equatable {
     package var nodes: [Node]
 
-    package init(nodes: [Node]) { self.nodes = nodes.sorted { $0.name.lexicographicallyPrecedes($1.name) } }
+    package init(nodes: [Node]) { self.nodes = nodes.sorted { Bytes.precede($0.name, $1.name) } }
 
     static let magic: [UInt8] = Array("LSTR1".utf8)
 
@@ -97,7 +97,7 @@ package struct Tree: Sendable, Equatable {
                 }
             }
             if try r.u8() == 1 { n.subtree = try r.id() }
-            if let last = nodes.last, !last.name.lexicographicallyPrecedes(n.name), last.name != n.name {
+            if let last = nodes.last, !Bytes.precede(last.name, n.name), last.name != n.name {
                 throw FormatError.malformed("tree nodes are not sorted")
             }
             nodes.append(n)
@@ -113,7 +113,7 @@ package struct Tree: Sendable, Equatable {
         var lo = 0, hi = nodes.count
         while lo < hi {
             let mid = (lo + hi) / 2
-            if nodes[mid].name.lexicographicallyPrecedes(name) { lo = mid + 1 } else { hi = mid }
+            if Bytes.precede(nodes[mid].name, name) { lo = mid + 1 } else { hi = mid }
         }
         return lo < nodes.count && nodes[lo].name == name ? nodes[lo] : nil
     }

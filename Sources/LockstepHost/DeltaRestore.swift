@@ -136,10 +136,26 @@ package final class DeltaRestore {
         /// Inode → ctime of entries whose metadata, xattrs included, matched the snapshot.
         var confirmed: [UInt64: Timestamp] = [:]
         var listings: [UInt64: Listing] = [:]
+        /// The owner names last recorded in `plan.users`/`groups`: most entries share them, and
+        /// hashing the names for every entry cost more than the comparison.
+        var lastUser: String?
+        var lastGroup: String?
+
+        func noteOwner(_ node: Node) {
+            if node.user != lastUser {
+                plan.users[node.user] = node.uid
+                lastUser = node.user
+            }
+            if node.group != lastGroup {
+                plan.groups[node.group] = node.gid
+                lastGroup = node.group
+            }
+        }
     }
 
-    /// A directory's entry names and its lstat before they were read: while its lstat is the
-    /// same (an entry added, removed or renamed changes mtime and ctime), so are the names.
+    /// A directory's entry names (sorted bytewise, as tree nodes are) and its lstat before they
+    /// were read: while its lstat is the same (an entry added, removed or renamed changes mtime
+    /// and ctime), so are the names.
     fileprivate struct Listing: Sendable {
         var status: FileStatus
         var names: [[UInt8]]
@@ -229,8 +245,10 @@ package final class DeltaRestore {
         }
         if let error = fatal.withLock({ $0 }) { throw error }
         let walk = merge([rootWalk] + walks)
-        confirmed.merge(walk.confirmed) { $1 }
-        listings.merge(walk.listings) { $1 }
+        for w in walks {
+            confirmed.merge(w.confirmed) { $1 }
+            listings.merge(w.listings) { $1 }
+        }
         try compareContents(walk, walker: walker)
         if !verifying { linkNames = walk.groups.mapValues(\.count) }
         resolveLinks(walk, seenAll: !verifying)
@@ -262,8 +280,6 @@ package final class DeltaRestore {
             all.pending += w.pending
             all.groups.merge(w.groups) { $0 + $1 }
             all.written += w.written
-            all.confirmed.merge(w.confirmed) { $1 }
-            all.listings.merge(w.listings) { $1 }
         }
         return all
     }
@@ -378,6 +394,7 @@ package final class DeltaRestore {
         guard !items.isEmpty else { return }
         var o = options
         o.target = staging
+        o.directWrites = false
         let entries = items.map { RestoreEntry(components: [name] + $0.components, node: $0.node) }
         let summary = try restorer.run(entries: entries, options: o)
         if summary.errors > 0 || summary.refused > 0 {
@@ -492,8 +509,7 @@ fileprivate extension DeltaRestore.Walker {
     /// by a worker.
     func visit(_ components: [[UInt8]], node: Node, status: FileStatus?, walk: DeltaRestore.Walk,
                livePath known: [UInt8]? = nil, in dirFD: Int32? = nil) throws -> DeltaRestore.DirectoryJob? {
-        walk.plan.users[node.user] = node.uid
-        walk.plan.groups[node.group] = node.gid
+        walk.noteOwner(node)
         let item = Item(components: components, node: node)
         // Built only when needed: joining the components for every entry cost ~3% of a walk.
         var key: [UInt8] { DeltaRestore.key(components) }
@@ -543,7 +559,8 @@ fileprivate extension DeltaRestore.Walker {
         var entries: [[UInt8]]?
         if let known = listings[job.status.inode], known.status == job.status {
             entries = known.names
-        } else if fd >= 0, let names = try? LocalDirectory.entries(of: fd, path: livePath) {
+        } else if fd >= 0, var names = try? LocalDirectory.entries(of: fd, path: livePath) {
+            names.sort(by: Bytes.precede)
             entries = names
             if settled(job.status) { walk.listings[job.status.inode] = DeltaRestore.Listing(status: job.status, names: names) }
         }
@@ -556,11 +573,24 @@ fileprivate extension DeltaRestore.Walker {
         }
         defer { close(fd) }
         var jobs = [DeltaRestore.DirectoryJob]()
-        var seen = Set<[UInt8]>()
-        let present = Set(entries)
-        for child in try trees.nodes(subtree, repository) where Restorer.isSafeName(child.name) && seen.insert(child.name).inserted {
+        // Both lists are sorted bytewise: one merge pass pairs them. A name the live directory
+        // has and the snapshot lacks (or holds only under an unsafe name) is removed; of names
+        // a damaged tree repeats, the first counts.
+        var live = 0
+        var previous: [UInt8]?
+        for child in try trees.nodes(subtree, repository) where Restorer.isSafeName(child.name) && child.name != previous {
+            previous = child.name
+            while live < entries.count && Bytes.precede(entries[live], child.name) {
+                walk.plan.remove.append(item.components + [entries[live]])
+                live += 1
+            }
+            var present = false
+            if live < entries.count && entries[live] == child.name {
+                present = true
+                live += 1
+            }
             var st = stat()
-            let status = present.contains(child.name) && Posix.withCString(child.name, { fstatat(fd, $0, &st, AT_SYMLINK_NOFOLLOW) }) == 0
+            let status = present && Posix.withCString(child.name, { fstatat(fd, $0, &st, AT_SYMLINK_NOFOLLOW) }) == 0
                 ? Posix.status(from: st) : nil
             if var next = try visit(item.components + [child.name], node: child, status: status, walk: walk,
                                     livePath: livePath.appendingPathComponent(child.name), in: fd) {
@@ -572,7 +602,7 @@ fileprivate extension DeltaRestore.Walker {
                 jobs.append(next)
             }
         }
-        for extra in entries where !seen.contains(extra) {
+        for extra in entries[live...] {
             walk.plan.remove.append(item.components + [extra])
         }
         return jobs
@@ -595,8 +625,7 @@ fileprivate extension DeltaRestore.Walker {
 
     private func count(_ item: Item, in replaced: [UInt8], walk: DeltaRestore.Walk) throws {
         let node = item.node
-        walk.plan.users[node.user] = node.uid
-        walk.plan.groups[node.group] = node.gid
+        walk.noteOwner(node)
         switch node.kind {
         case .file:
             walk.plan.files += 1

@@ -17,6 +17,10 @@ package struct RestoreOptions: Sendable {
     package var groupMap: [String: String] = [:]
     package var overwrite = false
     package var workers = max(ProcessInfo.processInfo.activeProcessorCount, 1)
+    /// Files of 1 MiB and more without holes are written with O_DIRECT (`DirectWriter`). Off for
+    /// a delta restore's staging: what it writes is read back by the verification in the stop
+    /// window, and from the page cache that takes no disk read.
+    package var directWrites = true
 
     package init(target: String) { self.target = target }
 }
@@ -402,7 +406,7 @@ package final class Restorer: Sendable {
         /// Where the last write ended: the file's size, since it was created empty.
         var end: Int64 = 0
         // A large file without holes goes to the disk directly (see `DirectWriter`).
-        let direct = job.node.size >= 1 << 20 && !job.node.content.contains { if case .hole = $0 { true } else { false } }
+        let direct = options.directWrites && job.node.size >= 1 << 20 && !job.node.content.contains { if case .hole = $0 { true } else { false } }
             ? DirectWriter(switching: fd, bufferSize: 1 << 20) : nil
         do {
             for piece in job.node.content {

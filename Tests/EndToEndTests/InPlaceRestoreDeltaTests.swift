@@ -99,6 +99,9 @@ struct InPlaceRestoreDeltaTests {
             #expect((summary["kept_unchanged"] as? Int ?? 0) > 10, "\(summary)")
             #expect((summary["metadata_fixed"] as? Int ?? 0) >= 3, "\(summary)")  // b, e, g (and directories)
             #expect((summary["bytes_written"] as? Int ?? 0) < 1 << 20, "\(summary)")
+            let phases = try #require(summary["phase_seconds"] as? [String: Double], "\(summary)")
+            #expect(Set(phases.keys) == ["plan", "stage", "safety_snapshot", "refresh", "switch", "verify", "cleanup"], "\(phases)")
+            #expect(phases.values.allSatisfy { $0 >= 0 } && (summary["downtime_seconds"] as? Double ?? 0) >= phases["refresh"]!, "\(phases)")
         }
     }
 

@@ -88,6 +88,20 @@ struct TreeTests {
         #expect(names.last == [0xff, 0xfe, 0x00, 0x01])
     }
 
+    @Test("Bytes.precede orders names as lexicographicallyPrecedes does: unsigned bytes, a prefix first")
+    func bytewiseOrder() {
+        var names: [[UInt8]] = [[], [0], [0, 0], [0x7f], [0x80], [0xff], [0xff, 0], Array("a".utf8), Array("ab".utf8), Array("b".utf8)]
+        for seed in 0..<200 as Range<UInt64> {
+            let bytes = pseudoRandomBytes(1 + Int(seed % 5), seed: seed)
+            names.append(bytes.map { $0 % 4 })  // a small alphabet: many shared prefixes
+        }
+        for a in names {
+            for b in names {
+                #expect(Bytes.precede(a, b) == a.lexicographicallyPrecedes(b), "\(a) \(b)")
+            }
+        }
+    }
+
     @Test("node(named:) finds every node and nothing else")
     func lookup() throws {
         let tree = Tree(nodes: Self.sampleNodes())
