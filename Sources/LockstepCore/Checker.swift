@@ -43,14 +43,14 @@ package struct Checker {
                 report.problems.append("index file index/\(name) is damaged (\(error)); the blobs it listed are treated as missing")
             }
         }
-        report.blobs = index.blobs.count
+        report.blobs = index.count
 
         // Packs: indexed ones must exist and cover their blobs; unindexed ones are harmless leftovers.
         let stored = Set(try storage.list(.data))
         let indexedPacks = index.packs
         report.packs = stored.count
         var packEnds = [UInt32: Int]()
-        for entry in index.blobs.values {
+        index.forEachBlob { _, entry in
             packEnds[entry.pack] = max(packEnds[entry.pack] ?? 0, Int(entry.offset) + Int(entry.length))
         }
         var badBlobs = Set<BlobID>()
@@ -72,7 +72,7 @@ package struct Checker {
         if readData {
             // Each pack is read once: its name, its header, and every blob the index puts in it.
             var byPack = [UInt32: [(BlobID, IndexEntry)]]()
-            for (id, entry) in index.blobs { byPack[entry.pack, default: []].append((id, entry)) }
+            index.forEachBlob { id, entry in byPack[entry.pack, default: []].append((id, entry)) }
             for (number, pack) in indexedPacks.enumerated() where !badPacks.contains(UInt32(number)) {
                 let bytes: Data
                 do { bytes = try storage.load(Handle(.data, pack.hex)) } catch {
@@ -101,7 +101,7 @@ package struct Checker {
             }
             if !badBlobs.isEmpty { report.problems.append("\(badBlobs.count) blob(s) are damaged") }
         }
-        for (id, entry) in index.blobs where badPacks.contains(entry.pack) { badBlobs.insert(id) }
+        index.forEachBlob { id, entry in if badPacks.contains(entry.pack) { badBlobs.insert(id) } }
 
         // Snapshots and their trees; each tree is read once, its damage remembered for every
         // snapshot that shares it.

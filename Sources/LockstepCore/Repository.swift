@@ -103,17 +103,24 @@ package final class Repository: Sendable {
     @discardableResult
     package func loadIndex() throws -> Int {
         let names = try storage.list(.index)
-        var files = [IndexFile]()
+        // Each file is added as soon as it is decoded and then dropped: decoding them all first
+        // held every file's blob list at once next to the index being built.
+        var builder = MasterIndex.Builder(indexBytes: try names.reduce(0) { $0 + (try storage.size(Handle(.index, $1))) })
         for name in names {
             let sealed = try storage.load(Handle(.index, name))
             let plain: Data
             do { plain = try keys.open(sealed) } catch {
                 throw LockstepError(.damaged, "index file index/\(name) does not authenticate (run `lockstep check`)")
             }
-            files.append(try IndexFile.decode(Array(plain)))
+            for pack in try IndexFile.decode(Array(plain)).packs { builder.add(pack: pack.id, blobs: pack.blobs) }
         }
+        let loaded = builder.build()
         state.withLock { s in
-            for file in files { for pack in file.packs { s.index.add(pack: pack.id, blobs: pack.blobs) } }
+            if s.index.count == 0 && s.index.packs.isEmpty {
+                s.index = loaded
+            } else {
+                loaded.forEachPack { pack, blobs in s.index.add(pack: pack, blobs: blobs) }
+            }
         }
         return names.count
     }

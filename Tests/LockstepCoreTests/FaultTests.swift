@@ -87,7 +87,9 @@ struct RepositoryFaultTests {
         for pack in reopened.index.packs {
             #expect(stored.contains(pack.hex), "index names pack \(pack.short), which was never saved", sourceLocation: sourceLocation)
         }
-        for id in reopened.index.blobs.keys {
+        var ids = [BlobID]()
+        reopened.index.forEachBlob { id, _ in ids.append(id) }
+        for id in ids {
             #expect(throws: Never.self, "indexed blob \(id.short) does not load", sourceLocation: sourceLocation) {
                 _ = try reopened.loadBlob(id)
             }

@@ -128,4 +128,56 @@ struct PackTests {
         #expect(!index.contains(testID(3)))
         #expect(index.lookup(testID(3)) == nil)
     }
+
+    /// `count` distinct pseudo-random ids (as blob ids are: keyed hashes).
+    static func randomIDs(_ count: Int, seed: UInt64) -> [BlobID] {
+        (0..<count).map { BlobID(bytes: pseudoRandomBytes(32, seed: seed &* 1_000_003 &+ UInt64($0))) }
+    }
+
+    @Test("MasterIndex finds every blob added one by one, across the merges of its recent blobs into the sorted array")
+    func masterIndexMerges() throws {
+        var index = MasterIndex()
+        let ids = Self.randomIDs(30_000, seed: 7)
+        for (i, chunk) in stride(from: 0, to: ids.count, by: 1000).map({ Array(ids[$0..<min($0 + 1000, ids.count)]) }).enumerated() {
+            index.add(pack: testID(UInt8(i)), blobs: chunk.enumerated().map {
+                PackedBlob(id: $0.element, type: .data, offset: UInt32($0.offset * 10), length: 10, rawLength: 10, compressed: false)
+            })
+            // A blob added again keeps its first location.
+            index.add(pack: testID(200), blobs: [PackedBlob(id: chunk[0], type: .data, offset: 99, length: 1, rawLength: 1, compressed: false)])
+        }
+        #expect(index.count == ids.count)
+        for (n, id) in ids.enumerated() {
+            let found = try #require(index.lookup(id))
+            #expect(found.pack == testID(UInt8(n / 1000)) && found.entry.offset == UInt32(n % 1000 * 10))
+        }
+        for id in Self.randomIDs(200, seed: 8) { #expect(!index.contains(id)) }
+        var seen = Set<BlobID>()
+        index.forEachBlob { id, _ in seen.insert(id) }
+        #expect(seen == Set(ids))
+    }
+
+    @Test("MasterIndex.Builder gives the index adding one by one gives: first location kept, packs numbered once, tree packs known")
+    func masterIndexBuilder() throws {
+        let ids = Self.randomIDs(5_000, seed: 9)
+        var builder = MasterIndex.Builder(indexBytes: 0)  // a wrong size estimate only costs reallocation
+        var added = MasterIndex()
+        for (i, chunk) in stride(from: 0, to: ids.count, by: 500).map({ Array(ids[$0..<min($0 + 500, ids.count)]) }).enumerated() {
+            let blobs = chunk.enumerated().map {
+                PackedBlob(id: $0.element, type: i == 3 ? .tree : .data, offset: UInt32($0.offset), length: 1, rawLength: 1, compressed: i % 2 == 0)
+            }
+            // Every id twice: again in a later pack, and the first of each pack twice in its own.
+            let repeated = [PackedBlob(id: chunk[0], type: .data, offset: 4_000, length: 1, rawLength: 1, compressed: false)]
+            for pack in [(testID(UInt8(i)), blobs + repeated), (testID(100 + UInt8(i)), blobs)] {
+                builder.add(pack: pack.0, blobs: pack.1)
+                added.add(pack: pack.0, blobs: pack.1)
+            }
+        }
+        let built = builder.build()
+        #expect(built.count == ids.count && built.packs == added.packs && built.treePacks == [testID(103)] && added.treePacks == built.treePacks)
+        for id in ids {
+            let b = try #require(built.lookup(id)), a = try #require(added.lookup(id))
+            #expect(b.pack == a.pack && b.entry.offset == a.entry.offset && b.entry.compressed == a.entry.compressed)
+        }
+        #expect(!built.contains(testID(0xee)))
+    }
 }
