@@ -30,6 +30,8 @@ package struct ApplicationBackup {
     package var clock: @Sendable () -> Date = { Date() }
     /// `pg_dump` and `psql`, for the postgres provider.
     package var postgres: PostgresTools?
+    /// Seconds the snapshot export in the window waits for a table lock another session holds.
+    package var lockTimeout = 10
 
     package init(application: String, configuration: ConnectConfiguration, captureSet: CaptureSet, mode: Mode,
                  probe: any HostProbe, sqliteIntegrity: @escaping @Sendable (String) -> String,
@@ -179,7 +181,8 @@ package struct ApplicationBackup {
         var held = [PostgresTools.HeldSnapshot]()
         do {
             for database in databases {
-                held.append(try postgres.exportSnapshot(PostgresConnection(database), shownAs: Self.shownName(database)))
+                held.append(try postgres.exportSnapshot(PostgresConnection(database), shownAs: Self.shownName(database),
+                                                       lockTimeout: lockTimeout))
             }
         } catch {
             held.forEach { $0.release() }

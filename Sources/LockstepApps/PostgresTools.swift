@@ -69,7 +69,7 @@ package struct PostgresTools: Sendable {
     /// `pg_export_snapshot()`. While the returned value is held, `pg_dump --snapshot` reads the
     /// database exactly as it was at this moment, whatever is written since. Waits at most
     /// `lockTimeout` seconds for a lock another session holds.
-    package func exportSnapshot(_ connection: PostgresConnection, shownAs name: String, lockTimeout: Int = 10) throws -> HeldSnapshot {
+    package func exportSnapshot(_ connection: PostgresConnection, shownAs name: String, lockTimeout: Int) throws -> HeldSnapshot {
         let secret = try PasswordFile(connection.password)
         let session = try launcher.session("psql", ["--no-psqlrc", "--no-password", "--quiet", "--tuples-only", "--no-align",
                                                    "--set=ON_ERROR_STOP=1", "--dbname=\(connection.target)"],
@@ -98,7 +98,7 @@ package struct PostgresTools: Sendable {
             let reason = result.errorOutput.split(separator: "\n").first { $0.contains("ERROR:") }
                 .map { $0[$0.range(of: "ERROR:")!.upperBound...].trimmingCharacters(in: .whitespaces) } ?? result.lastLine
             let hint = reason.contains("lock timeout")
-                ? "another session holds a table locked (a schema change?); retry when it has finished"
+                ? "another session held a table locked for \(lockTimeout) s (a schema change?); retry when it has finished, or wait longer with --pg-lock-timeout"
                 : "check that the role may read every table and run `lockstep plan`"
             throw LockstepError(.failure, "PostgreSQL \(name): cannot export a snapshot for the dump (psql exited \(result.status): \(reason)); \(hint)")
         } catch {

@@ -42,6 +42,9 @@ struct BackupCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Freeze the data in a file-system snapshot in the stop window and back it up while the service runs again.", valueName: "btrfs"))
     var fsSnapshot: String?
 
+    @Option(name: .long, help: ArgumentHelp("PostgreSQL: seconds the snapshot export in the stop window waits for a table lock another session holds, then gives up (the service is started again, nothing committed).", valueName: "seconds"))
+    var pgLockTimeout: Int = 10
+
     struct Output: Encodable {
         var snapshotID: String
         var summary: BackupSummary
@@ -90,6 +93,9 @@ struct BackupCommand: ParsableCommand {
         try execute {
             if live && !noStop {
                 throw LockstepError(.usage, "--live goes with --no-stop (lockstep never captures a running service it stopped itself)")
+            }
+            guard pgLockTimeout >= 1 else {
+                throw LockstepError(.usage, "--pg-lock-timeout takes whole seconds, at least 1 (not \(pgLockTimeout))")
             }
             if let fsSnapshot {
                 guard fsSnapshot == "btrfs" else {
@@ -220,6 +226,7 @@ extension BackupCommand {
             readFile: { FileManager.default.contents(atPath: $0) },
             listDirectory: { (try? FileManager.default.contentsOfDirectory(atPath: $0)) ?? [] })
         backup.postgres = PostgresTools(launcher: SpawnLauncher())
+        backup.lockTimeout = pgLockTimeout
         return try backup.run(archiver: archiver, request: request)
     }
 }
