@@ -68,7 +68,7 @@ package struct IndexEntry: Sendable {
 /// dictionary of the blobs added since the array was last rebuilt; that dictionary is merged
 /// into the array once it holds more than a quarter of it (and at least 8,192 blobs), so a
 /// backup that adds a few blobs never copies the array, and one that adds every blob copies it
-/// a logarithmic number of times. A dictionary of every blob cost about 240 bytes a blob in
+/// a logarithmic number of times. A dictionary of every blob cost about 210 bytes a blob in
 /// resident memory (its load factor, its growth by doubling, the heap it was grown in).
 package struct MasterIndex: Sendable {
     private struct Slot: Sendable {
@@ -89,7 +89,8 @@ package struct MasterIndex: Sendable {
     /// Builds an index from whole index files at once: every blob is appended to one array
     /// (reserved up front from the files' sizes), which is sorted once and rid of repeated ids.
     /// Adding them one by one merged the growing array again and again, and the heap kept every
-    /// discarded copy: 16 MiB resident for 77,000 blobs instead of 4.
+    /// discarded copy: loading 77,000 blobs that way added 16 MiB resident, this way 10.6 MiB
+    /// (4.3 MiB the array, the rest one decoded index file at a time).
     package struct Builder {
         private var index = MasterIndex()
 
