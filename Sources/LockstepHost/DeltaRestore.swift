@@ -244,8 +244,9 @@ package final class DeltaRestore {
             }
         }
         if let error = fatal.withLock({ $0 }) { throw error }
-        let walk = merge([rootWalk] + walks)
-        for w in walks {
+        let all = [rootWalk] + walks
+        let walk = merge(all)
+        for w in all {
             confirmed.merge(w.confirmed) { $1 }
             listings.merge(w.listings) { $1 }
         }
