@@ -14,6 +14,8 @@ package struct LocalStorage: Storage {
     package let root: String
     /// Open pack files kept for ranged loads (restore and check read many blobs per pack).
     private let packFiles = DescriptorCache(capacity: 64)
+    /// Writes packs in the background while the backup goes on (16 buffers of 256 KiB at most).
+    private let writeBehind = WriteBehind()
 
     package init(path: String) { self.root = path }
 
@@ -62,7 +64,7 @@ package struct LocalStorage: Storage {
         var fd = Glibc.open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | DirectWriter.openFlag, 0o600)
         var writer: DirectWriter?
         if fd >= 0 {
-            writer = DirectWriter(fd: fd, bufferSize: 256 << 10)
+            writer = DirectWriter(fd: fd, behind: writeBehind)
         } else if errno == EINVAL {  // a file system without O_DIRECT (tmpfs)
             fd = Glibc.open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         }
@@ -273,7 +275,7 @@ final class DescriptorCache: Sendable {
 }
 
 /// A pack being written to a temporary file of a `LocalStorage`: through a `DirectWriter`
-/// (256 KiB buffers) where the file system takes O_DIRECT, else through the page cache.
+/// writing in the background where the file system takes O_DIRECT, else through the page cache.
 private final class LocalPendingObject: PendingObject, @unchecked Sendable {
     private let storage: LocalStorage
     private let fd: Int32
@@ -314,6 +316,7 @@ private final class LocalPendingObject: PendingObject, @unchecked Sendable {
 
     func discard() {
         guard ended.withLock({ e in defer { e = true }; return !e }) else { return }
+        writer?.drain()
         Glibc.close(fd)
         unlink(temp)
     }
