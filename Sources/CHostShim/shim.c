@@ -67,6 +67,8 @@ void lockstep_tune_malloc(void) {
     mallopt(M_ARENA_MAX, 2);
 }
 
+void lockstep_release_free_memory(void) { malloc_trim(0); }
+
 long long lockstep_fs_type(const char *path) {
     struct statfs fs;
     if (statfs(path, &fs) != 0) return -1;

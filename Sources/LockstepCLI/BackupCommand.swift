@@ -108,6 +108,7 @@ struct BackupCommand: ParsableCommand {
             let lock = try RepositoryLock.acquire(repository, exclusive: false, host: hostName(), now: Date())
             defer { lock.release() }
             try repository.loadIndex()
+            ProcessTuning.releaseFreeMemory()
             let host = hostName()
             var request = BackupRequest(paths: paths, host: host, program: programVersion)
             request.tags = tag

@@ -193,6 +193,12 @@ package final class Archiver: Sendable {
     /// Files queued ahead of the readers: enough to keep them busy, few enough that the walker
     /// cannot run thousands of nodes ahead (back-pressure keeps memory flat).
     private static let queueCapacity = 256
+    /// A capture reads on one thread until this many files, or this many bytes of them, wait to
+    /// be read; then the other readers start. Each reader holds up to 17 MiB while it reads a
+    /// large file (the read buffer, the compressed chunk, its sealed copy), so a backup with few
+    /// changes (1% churn: about 40 MB in a few hundred files) keeps one reader's worth of memory.
+    private static let backlogFiles = 128
+    private static let backlogBytes: Int64 = 256 << 20
 
     private struct Counters {
         var summary = BackupSummary()
@@ -273,12 +279,45 @@ package final class Archiver: Sendable {
         let rootDir = PendingDir()
 
         // Walkers on their own threads, readers on others: reading starts before the walk ends,
-        // and a backup with few changes (mostly walking) walks on every core.
+        // and a backup with few changes (mostly walking) walks on every core. This thread reads;
+        // the other readers start once enough files wait (`backlogFiles`, `backlogBytes`).
         let interruption = request.interruption
         prePass.withLock { $0 = request.isPrePass }
         counters.withLock { $0 = Counters() }  // each capture counts for itself
         self.interruption.withLock { $0 = InterruptionCheck(interruption) }
         let workers = max(request.workers, 1)
+        let read: @Sendable () -> Void = { [self] in
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 2 * repository.config.chunker.maxSize, alignment: 64)
+            defer { buffer.deallocate() }
+            while let job = queue.next() {
+                if fatal.withLock({ $0 != nil }) { continue }
+                if let reason = interruption() {
+                    fatal.withLock { if $0 == nil { $0 = Self.interrupted(reason) } }
+                    continue
+                }
+                do {
+                    let outcome = try job.stream.map { try self.readStream(job, $0, buffer: buffer, interruption: interruption) }
+                        ?? self.readFile(job, buffer: buffer)
+                    try self.record(outcome, of: job)
+                } catch {
+                    fatal.withLock { if $0 == nil { $0 = error } }
+                }
+            }
+        }
+        // The other readers start from the walker's push that finds a backlog (before the queue
+        // is closed, so the wait below counts them).
+        let readers = DispatchGroup()
+        if workers > 1 {
+            queue.whenBacklogged(.init(items: Self.backlogFiles, weight: Self.backlogBytes) {
+                for _ in 1..<workers {
+                    readers.enter()
+                    Thread {
+                        read()
+                        readers.leave()
+                    }.start()
+                }
+            })
+        }
         for _ in 1..<workers {
             Thread { [self] in self.walk(walks, queue: queue, failed: failed) }.start()
         }
@@ -304,24 +343,8 @@ package final class Archiver: Sendable {
         }
         walker.start()
 
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 2 * repository.config.chunker.maxSize, alignment: 64)
-            defer { buffer.deallocate() }
-            while let job = queue.next() {
-                if fatal.withLock({ $0 != nil }) { continue }
-                if let reason = interruption() {
-                    fatal.withLock { if $0 == nil { $0 = Self.interrupted(reason) } }
-                    continue
-                }
-                do {
-                    let outcome = try job.stream.map { try self.readStream(job, $0, buffer: buffer, interruption: interruption) }
-                        ?? self.readFile(job, buffer: buffer)
-                    try self.record(outcome, of: job)
-                } catch {
-                    fatal.withLock { if $0 == nil { $0 = error } }
-                }
-            }
-        }
+        read()
+        readers.wait()
         queue.waitClosed()
         if let error = fatal.withLock({ $0 }) { throw error }
         if let reason = request.interruption() { throw Self.interrupted(reason) }
@@ -574,7 +597,8 @@ package final class Archiver: Sendable {
                 progress.bytes.add(Int64(node.size), ordering: .relaxed)
             } else {
                 dir.hold()
-                queue.push(FileJob(dir: dir, index: index, path: path, node: node, isNew: parentNode == nil, isPrePass: isPrePass))
+                queue.push(FileJob(dir: dir, index: index, path: path, node: node, isNew: parentNode == nil, isPrePass: isPrePass),
+                           weight: Int64(node.size))
             }
         default:
             counters.withLock { $0.summary.otherEntries += 1 }

@@ -173,7 +173,7 @@ package final class WriteBehind: @unchecked Sendable {
         var ticket: Ticket
     }
 
-    package init(bufferSize: Int = 256 << 10, maxBuffers: Int = 16, maxWrite: Int = 4 << 20) {
+    package init(bufferSize: Int = 256 << 10, maxBuffers: Int = 8, maxWrite: Int = 2 << 20) {
         precondition(bufferSize % DirectWriter.block == 0 && maxBuffers > 0)
         self.bufferSize = bufferSize
         self.maxBuffers = maxBuffers

@@ -14,7 +14,7 @@ package struct LocalStorage: Storage {
     package let root: String
     /// Open pack files kept for ranged loads (restore and check read many blobs per pack).
     private let packFiles = DescriptorCache(capacity: 64)
-    /// Writes packs in the background while the backup goes on (16 buffers of 256 KiB at most).
+    /// Writes packs in the background while the backup goes on (8 buffers of 256 KiB at most).
     private let writeBehind = WriteBehind()
 
     package init(path: String) { self.root = path }

@@ -49,4 +49,6 @@ int lockstep_try_wait(int pid, int *status);
    per heap, so per-chunk buffers are reused rather than mapped, page-faulted and unmapped each
    time; larger ones come from mmap. At most 2 heaps (fewer heaps, less memory held free). */
 void lockstep_tune_malloc(void);
+/// Hands the heaps' free pages back to the kernel (malloc_trim).
+void lockstep_release_free_memory(void);
 #endif
