@@ -200,6 +200,10 @@ package final class Archiver: Sendable {
     private static let backlogFiles = 128
     private static let backlogBytes: Int64 = 256 << 20
 
+    /// A reader's buffer: a whole maximum chunk plus 1 MiB, so every refill reads at least 1 MiB
+    /// (5 MiB with the default chunker; it was 2 x maxSize, and moved up to maxSize per refill).
+    package static func readBufferSize(_ chunker: ChunkerParameters) -> Int { chunker.maxSize + (1 << 20) }
+
     private struct Counters {
         var summary = BackupSummary()
     }
@@ -287,7 +291,7 @@ package final class Archiver: Sendable {
         self.interruption.withLock { $0 = InterruptionCheck(interruption) }
         let workers = max(request.workers, 1)
         let read: @Sendable () -> Void = { [self] in
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 2 * repository.config.chunker.maxSize, alignment: 64)
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.readBufferSize(repository.config.chunker), alignment: 64)
             defer { buffer.deallocate() }
             while let job = queue.next() {
                 if fatal.withLock({ $0 != nil }) { continue }
@@ -724,11 +728,20 @@ package final class Archiver: Sendable {
             var offset = region.lowerBound
             var start = 0, filled = 0
             var eof = false
+            /// Bytes after `start` already scanned without finding a boundary.
+            var scanned = 0
             while true {
-                if filled - start < maxSize && !eof && offset < region.upperBound {
-                    if start > 0 {
-                        (buffer.baseAddress! + 0).copyMemory(from: buffer.baseAddress! + start, byteCount: filled - start)
-                        filled -= start
+                let available = filled - start
+                let window = UnsafeRawBufferPointer(rebasing: buffer[start..<filled])
+                let length = available > 0 ? repository.chunker.cut(window, resumingAfter: scanned) : 0
+                if length == available && available < maxSize && !eof && offset < region.upperBound {
+                    // No boundary in what is buffered: read on. Only the partial chunk moves to
+                    // the front, once the buffer's end is reached (it is shorter than maxSize, so
+                    // at least the buffer's last MiB is read each time).
+                    scanned = max(available - 1, 0)  // a boundary right at the end is checked again
+                    if filled == buffer.count {
+                        (buffer.baseAddress! + 0).copyMemory(from: buffer.baseAddress! + start, byteCount: available)
+                        filled = available
                         start = 0
                     }
                     while filled < buffer.count && offset < region.upperBound {
@@ -738,10 +751,10 @@ package final class Archiver: Sendable {
                         filled += n
                         offset += Int64(n)
                     }
+                    continue
                 }
-                if filled == start { break }
-                let window = UnsafeRawBufferPointer(rebasing: buffer[start..<filled])
-                let length = repository.chunker.cut(window)
+                if available == 0 { break }
+                scanned = 0
                 let chunk = UnsafeRawBufferPointer(rebasing: window[0..<length])
                 let id = repository.keys.blobID(of: chunk)
                 if !repository.hasBlob(id) {

@@ -36,7 +36,13 @@ package struct Chunker: Sendable {
 
     /// The length of the next chunk at the start of `buffer`. `buffer` holds the rest of the input
     /// or at least `maxSize` bytes of it; with less than `minSize` bytes the whole buffer is one chunk.
-    package func cut(_ buffer: UnsafeRawBufferPointer) -> Int {
+    package func cut(_ buffer: UnsafeRawBufferPointer) -> Int { cut(buffer, resumingAfter: 0) }
+
+    /// The same, when the first `scanned` bytes of `buffer` are known to hold no boundary (a scan
+    /// of them ran out of input): each step shifts the hash left by one bit, so the hash at a
+    /// position depends on the 64 bytes before it only, and the scan resumes from there instead
+    /// of the chunk's start.
+    package func cut(_ buffer: UnsafeRawBufferPointer, resumingAfter scanned: Int) -> Int {
         let n = buffer.count
         if n <= parameters.minSize { return n }
         let end = min(n, parameters.maxSize)
@@ -44,7 +50,12 @@ package struct Chunker: Sendable {
         var hash: UInt64 = 0
         return gear.withUnsafeBufferPointer { g in
             let bytes = buffer.bindMemory(to: UInt8.self)
-            var i = parameters.minSize
+            var i = max(parameters.minSize, scanned - 64)
+            let resume = min(scanned, end)
+            while i < resume {
+                hash = (hash << 1) &+ g[Int(bytes[i])]
+                i += 1
+            }
             while i < normal {
                 hash = (hash << 1) &+ g[Int(bytes[i])]
                 if hash & maskHard == 0 { return i + 1 }

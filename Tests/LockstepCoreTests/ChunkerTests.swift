@@ -93,6 +93,27 @@ struct ChunkerTests {
         #expect(full == exact)
     }
 
+    @Test("a scan resumed where a shorter buffer ran out cuts where a whole scan does", arguments: parameterSets)
+    func resumedScan(_ parameters: ChunkerParameters) {
+        let chunker = Chunker(parameters: parameters, gear: F.keysA.gearTable())
+        F.input.withUnsafeBytes { raw in
+            var start = 0
+            var checked = 0
+            while start + parameters.maxSize <= raw.count && checked < 40 {
+                let whole = UnsafeRawBufferPointer(rebasing: raw[start..<(start + parameters.maxSize)])
+                let cut = chunker.cut(whole)
+                // Shorter buffers a reader may have held first: each ran out, or cut at its very end.
+                for short in [parameters.minSize / 2, parameters.minSize + 1, parameters.minSize + 100, cut - 1, cut]
+                where short > 0 && short <= cut {
+                    #expect(chunker.cut(UnsafeRawBufferPointer(rebasing: whole[0..<short])) == short)
+                    #expect(chunker.cut(whole, resumingAfter: max(short - 1, 0)) == cut)
+                }
+                start += cut
+                checked += 1
+            }
+        }
+    }
+
     @Test("different gear tables cut the same input at different points", arguments: parameterSets)
     func keyedGear(_ parameters: ChunkerParameters) {
         let a = F.lengths(F.input, Chunker(parameters: parameters, gear: F.keysA.gearTable()))
