@@ -31,10 +31,7 @@ package final class JobQueue<Item: Sendable>: @unchecked Sendable {
     private var backlog: Backlog?
     private var weight: Int64 = 0
 
-    package init(capacity: Int = .max, backlog: Backlog? = nil) {
-        self.capacity = capacity
-        self.backlog = backlog
-    }
+    package init(capacity: Int = .max) { self.capacity = capacity }
 
     private var count: Int { items.count - head }
 

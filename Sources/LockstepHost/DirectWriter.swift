@@ -26,7 +26,6 @@ package final class DirectWriter {
     private var buffer: UnsafeMutableRawBufferPointer?
     private var filled = 0
     private var offset: Int64 = 0
-    private var direct = true
     /// Bytes appended so far: the file's length once `finish` has written the tail.
     package private(set) var length = 0
 
@@ -119,23 +118,46 @@ package final class DirectWriter {
             filled = 0
             return behind.error(ticket)
         }
-        var done = 0
-        while done < count {
-            let n = pwrite(fd, buffer.baseAddress! + done, count - done, off_t(offset) + off_t(done))
-            if n >= 0 {
-                done += n
-                continue
-            }
-            let code = errno
-            if code == EINTR { continue }
-            if code == EINVAL && direct && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~lockstep_O_DIRECT) == 0 {
-                direct = false  // refused after all: the rest goes through the page cache
-                continue
-            }
-            return code
-        }
+        let code = Self.writeAll(fd, [iovec(iov_base: buffer.baseAddress, iov_len: count)], at: offset)
+        if code != 0 { return code }
         offset += Int64(count)
         filled = 0
+        return 0
+    }
+
+    /// Writes `iovecs` whole at `offset` with `pwritev`; the errno or 0. A write the file system
+    /// refuses after all (EINVAL with O_DIRECT) clears O_DIRECT and goes through the page cache.
+    static func writeAll(_ fd: Int32, _ iovecs: [iovec], at offset: Int64) -> Int32 {
+        var iovecs = iovecs
+        var offset = offset
+        var first = 0
+        while first < iovecs.count {
+            let n = iovecs[first...].withUnsafeBufferPointer { pwritev(fd, $0.baseAddress, Int32($0.count), off_t(offset)) }
+            if n < 0 {
+                let code = errno
+                if code == EINTR { continue }
+                let flags = fcntl(fd, F_GETFL)
+                if code == EINVAL, flags >= 0, flags & lockstep_O_DIRECT != 0,
+                   fcntl(fd, F_SETFL, flags & ~lockstep_O_DIRECT) == 0 {
+                    continue
+                }
+                return code
+            }
+            // Skip what was written; a short write resumes inside an iovec.
+            var written = n
+            offset += Int64(n)
+            while written > 0 {
+                let length = iovecs[first].iov_len
+                if written >= length {
+                    written -= length
+                    first += 1
+                } else {
+                    iovecs[first].iov_base = iovecs[first].iov_base! + written
+                    iovecs[first].iov_len = length - written
+                    written = 0
+                }
+            }
+        }
         return 0
     }
 }
@@ -268,7 +290,7 @@ package final class WriteBehind: @unchecked Sendable {
         var i = 0
         while i < queue.count && size < maxWrite {
             let next = queue[i]
-            if next.fd == batch[0].fd && next.ticket === batch[0].ticket && next.offset == end
+            if next.ticket === batch[0].ticket && next.offset == end
                 && size + next.count <= maxWrite {
                 batch.append(queue.remove(at: i))
                 end += Int64(next.count)
@@ -280,38 +302,9 @@ package final class WriteBehind: @unchecked Sendable {
         return batch
     }
 
-    /// Writes a batch with `pwritev`, clearing O_DIRECT if the file system refuses it; the errno or 0.
+    /// Writes a batch as one `pwritev`; the errno or 0.
     private func write(_ batch: [Write]) -> Int32 {
-        var iovecs = batch.map { iovec(iov_base: $0.buffer.baseAddress, iov_len: $0.count) }
-        let fd = batch[0].fd
-        var offset = batch[0].offset
-        var first = 0
-        while first < iovecs.count {
-            let n = iovecs[first...].withUnsafeBufferPointer { pwritev(fd, $0.baseAddress, Int32($0.count), off_t(offset)) }
-            if n < 0 {
-                let code = errno
-                if code == EINTR { continue }
-                if code == EINVAL, fcntl(fd, F_GETFL) & lockstep_O_DIRECT != 0,
-                   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~lockstep_O_DIRECT) == 0 {
-                    continue  // refused after all: the rest goes through the page cache
-                }
-                return code
-            }
-            // Skip what was written; a short write resumes inside an iovec.
-            var written = n
-            offset += Int64(n)
-            while written > 0 {
-                let length = iovecs[first].iov_len
-                if written >= length {
-                    written -= length
-                    first += 1
-                } else {
-                    iovecs[first].iov_base = iovecs[first].iov_base! + written
-                    iovecs[first].iov_len = length - written
-                    written = 0
-                }
-            }
-        }
-        return 0
+        DirectWriter.writeAll(batch[0].fd, batch.map { iovec(iov_base: $0.buffer.baseAddress, iov_len: $0.count) },
+                              at: batch[0].offset)
     }
 }

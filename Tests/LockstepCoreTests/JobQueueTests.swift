@@ -35,7 +35,8 @@ struct JobQueueTests {
         for i in 5..<20 { byCount.push(i, weight: 10) }
         #expect(fired.load(ordering: .relaxed) == 1)
 
-        let byWeight = JobQueue<Int>(backlog: .init(items: 100, weight: 1000) { fired.add(10, ordering: .relaxed) })
+        let byWeight = JobQueue<Int>()
+        byWeight.whenBacklogged(.init(items: 100, weight: 1000) { fired.add(10, ordering: .relaxed) })
         byWeight.push(1, weight: 600)
         _ = byWeight.next()  // its weight leaves with it
         byWeight.push(2, weight: 600)
