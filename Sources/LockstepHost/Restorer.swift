@@ -83,16 +83,15 @@ package final class Restorer: Sendable {
         var path: String { Restorer.display(components) }
     }
 
-    private struct DirectoryWork {
-        var components: [[UInt8]]
-        var node: Node
-    }
-
     private final class WalkState: @unchecked Sendable {
         let rootFD: Int32
         init(rootFD: Int32) { self.rootFD = rootFD }
         var summary = RestoreSummary()
-        var directories: [DirectoryWork] = []
+        /// Every restored directory, in creation order; those whose metadata was not applied
+        /// when their last entry was created get it at the end.
+        var directories: [DirectoryMetadata] = []
+        /// Errors applying directory metadata on the walker's or a worker's thread.
+        let metadataErrors = Atomic<Int>(0)
         var hardLinks: [String: [[UInt8]]] = [:]
         var pendingLinks: [PendingLink] = []
         /// Read whole packs ahead (a whole snapshot is restored: it needs nearly all of each).
@@ -180,17 +179,19 @@ package final class Restorer: Sendable {
                     if ok { $0.files += 1; $0.bytes += Int64(job.node.size) } else { $0.errors += 1 }
                 }
                 if !ok { failedFiles.withLock { _ = $0.insert(job.path) } }
+                self.release(job.dir, options: options, state: state)
             }
         }
         queue.waitClosed()
         if let error = fatal.withLock({ $0 }) { throw error }
 
         linkPending(state, failed: failedFiles.withLock { $0 })
-        // Directory metadata, children before parents (reverse of creation order). Consecutive
+        // The metadata of directories not done yet (a hard link's later name was linked in, or
+        // the walk failed), children before parents (reverse of creation order). Consecutive
         // directories share most of their path: the open chain is kept, not reopened from the root.
         let chain = DirectoryChain(root: rootFD)
         defer { chain.closeAll() }
-        for work in state.directories.reversed() {
+        for work in state.directories.reversed() where !work.applied {
             do {
                 let fd = try chain.open(work.components)
                 try applyMetadata(fd: fd, node: work.node, path: display(work.components), options: options)
@@ -200,6 +201,7 @@ package final class Restorer: Sendable {
             }
         }
         var summary = state.summary
+        summary.errors += state.metadataErrors.load(ordering: .relaxed)
         let files = fileSummary.withLock { $0 }
         summary.files += files.files
         summary.bytes += files.bytes
@@ -305,23 +307,29 @@ package final class Restorer: Sendable {
         switch node.kind {
         case .directory:
             guard let subtree = node.subtree else { throw HostError(call: "restore", path: path, errno: 0, reason: "directory without a tree") }
-            let child = DirectoryHandle(try makeDirectory(name, in: dirFD, path: path, options: options))
-            state.directories.append(DirectoryWork(components: components, node: node))
+            let metadata = DirectoryMetadata(components: components, node: node)
+            let child = DirectoryHandle(try makeDirectory(name, in: dirFD, path: path, options: options), metadata: metadata)
+            state.directories.append(metadata)
             state.summary.directories += 1
+            // Listed: the last of its files to be written applies its metadata (or this does).
+            defer { release(child, options: options, state: state) }
             try restoreTree(subtree, dir: child, components: components, includes: includes, options: options,
                             state: state, queue: queue)
         case .file:
             let key = "\(node.device):\(node.inode)"
             if node.links > 1, let first = state.hardLinks[key] {
-                // Linked after the first name is written whole (see `linkPending`).
+                // Linked after the first name is written whole (see `linkPending`); the link
+                // changes the directory, so its metadata waits for that.
                 try removeExisting(name, in: dirFD, path: path, options: options)
                 state.pendingLinks.append(PendingLink(source: first, target: components))
+                dir.metadata?.deferred = true
                 return
             }
             // The worker creates it (see `restoreFile`): file creation is most of a restore's
             // system time, and the one walker thread doing it all held the writers up.
             if node.links > 1 { state.hardLinks[key] = components }
             if state.readAhead { repository.prefetch(blobs: node.content.compactMap { if case .blob(let id, _) = $0 { id } else { nil } }) }
+            dir.hold()
             queue.push(FileJob(dir: dir, name: name, components: components, node: node))
         case .symlink:
             try removeExisting(name, in: dirFD, path: path, options: options)
@@ -339,6 +347,20 @@ package final class Restorer: Sendable {
         }
     }
 
+    /// Drops one hold on `dir` (the walker's once it is listed, or a queued file's once written);
+    /// the last applies the directory's metadata through its open descriptor: nothing changes in
+    /// it any more, and a directory done early is not opened again by the pass at the end.
+    private func release(_ dir: DirectoryHandle, options: RestoreOptions, state: WalkState) {
+        guard dir.release(), let metadata = dir.metadata, !metadata.deferred else { return }
+        do {
+            try applyMetadata(fd: dir.fd, node: metadata.node, path: display(metadata.components), options: options)
+        } catch {
+            reporter.error(path: display(metadata.components), "\(error)")
+            state.metadataErrors.add(1, ordering: .relaxed)
+        }
+        metadata.applied = true
+    }
+
     /// Opens a directory below `root` one component at a time, never following a symlink.
     /// Consumes nothing: `root` stays open; the result must be closed. With no components, a dup.
     private func openChain(_ root: Int32, _ components: [[UInt8]]) throws -> Int32 {
@@ -352,34 +374,34 @@ package final class Restorer: Sendable {
         return current
     }
 
-    private func makeDirectory(_ name: [UInt8], in dirFD: Int32, path: String, options: RestoreOptions) throws -> Int32 {
+    private func makeDirectory(_ name: [UInt8], in dirFD: Int32, path: @autoclosure () -> String, options: RestoreOptions) throws -> Int32 {
         if Posix.withCString(name, { mkdirat(dirFD, $0, 0o700) }) != 0 {
-            guard errno == EEXIST else { throw Posix.error("mkdir", Array(path.utf8)) }
+            guard errno == EEXIST else { throw Posix.error("mkdir", Array(path().utf8)) }
             // Something is there: use it only if it is a real directory, never through a symlink.
             var fd = Posix.withCString(name) { openat(dirFD, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
             if fd >= 0 { return fd }
             guard options.overwrite else {
-                throw HostError(call: "mkdir", path: path, errno: EEXIST, reason: "refused: exists and is not a directory")
+                throw HostError(call: "mkdir", path: path(), errno: EEXIST, reason: "refused: exists and is not a directory")
             }
             guard Posix.withCString(name, { unlinkat(dirFD, $0, 0) }) == 0,
-                  Posix.withCString(name, { mkdirat(dirFD, $0, 0o700) }) == 0 else { throw Posix.error("mkdir", Array(path.utf8)) }
+                  Posix.withCString(name, { mkdirat(dirFD, $0, 0o700) }) == 0 else { throw Posix.error("mkdir", Array(path().utf8)) }
             fd = Posix.withCString(name) { openat(dirFD, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
-            guard fd >= 0 else { throw Posix.error("open", Array(path.utf8)) }
+            guard fd >= 0 else { throw Posix.error("open", Array(path().utf8)) }
             return fd
         }
         let fd = Posix.withCString(name) { openat(dirFD, $0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
-        guard fd >= 0 else { throw Posix.error("open", Array(path.utf8)) }
+        guard fd >= 0 else { throw Posix.error("open", Array(path().utf8)) }
         return fd
     }
 
     /// With --overwrite, removes a non-directory entry in the way (never what a symlink points to).
-    private func removeExisting(_ name: [UInt8], in dirFD: Int32, path: String, options: RestoreOptions) throws {
+    private func removeExisting(_ name: [UInt8], in dirFD: Int32, path: @autoclosure () -> String, options: RestoreOptions) throws {
         guard options.overwrite else { return }
         var st = stat()
         guard Posix.withCString(name, { fstatat(dirFD, $0, &st, AT_SYMLINK_NOFOLLOW) }) == 0 else { return }
         let isDir = st.st_mode & S_IFMT == S_IFDIR
         guard Posix.withCString(name, { unlinkat(dirFD, $0, isDir ? AT_REMOVEDIR : 0) }) == 0 else {
-            throw Posix.error("remove", Array(path.utf8))
+            throw Posix.error("remove", Array(path().utf8))
         }
     }
 
@@ -491,19 +513,27 @@ package final class Restorer: Sendable {
     }
 
     /// Owner, xattrs, times, then mode last (chown clears setuid/setgid, so mode comes after it).
-    private func applyMetadata(fd: Int32, node: Node, path: String, options: RestoreOptions) throws {
+    /// An owner or mode the entry already has is not set again: each such call dirties the inode
+    /// (most restored entries are created with the owner they get, many with their mode).
+    private func applyMetadata(fd: Int32, node: Node, path: @autoclosure () -> String, options: RestoreOptions) throws {
         let (uid, gid) = owner(node, options)
-        if fchown(fd, uid, gid) != 0 {
-            guard errno == EPERM else { throw Posix.error("chown", Array(path.utf8)) }
+        var st = stat()
+        let known = fstat(fd, &st) == 0
+        let sameOwner = known && st.st_uid == uid && st.st_gid == gid
+        if !sameOwner && fchown(fd, uid, gid) != 0 {
+            guard errno == EPERM else { throw Posix.error("chown", Array(path().utf8)) }
             ownersNotRestored()
         }
         for x in node.xattrs {
             let rc = x.value.withUnsafeBytes { lockstep_fsetxattr(fd, x.name, $0.baseAddress, x.value.count) }
-            if rc != 0 { reporter.warning(path: path, "cannot set xattr \(x.name): \(String(cString: strerror(errno)))") }
+            if rc != 0 { reporter.warning(path: path(), "cannot set xattr \(x.name): \(String(cString: strerror(errno)))") }
         }
         var ts = times(node)
-        if futimens(fd, &ts) != 0 { throw Posix.error("utimens", Array(path.utf8)) }
-        if fchmod(fd, mode_t(node.mode)) != 0 { throw Posix.error("chmod", Array(path.utf8)) }
+        if futimens(fd, &ts) != 0 { throw Posix.error("utimens", Array(path().utf8)) }
+        // After a chown the mode is set whatever it was: chown may have cleared setuid/setgid.
+        if !sameOwner || st.st_mode & 0o7777 != mode_t(node.mode) & 0o7777, fchmod(fd, mode_t(node.mode)) != 0 {
+            throw Posix.error("chmod", Array(path().utf8))
+        }
     }
 
     /// Gives the existing entry at `path` (never followed) `node`'s owner, xattrs (removing any
@@ -591,10 +621,48 @@ private final class DirectoryChain {
 }
 
 /// An open directory, closed when the walker and the last queued file in it are done with it.
+/// It counts holds: the walker's until the directory is listed, and one per queued file.
 final class DirectoryHandle: Sendable {
     let fd: Int32
-    init(_ fd: Int32) { self.fd = fd }
+    /// What the snapshot records for it; nil for the target and for directories leading to restored entries.
+    let metadata: DirectoryMetadata?
+    private let holds = Atomic<Int>(1)
+
+    init(_ fd: Int32, metadata: DirectoryMetadata? = nil) {
+        self.fd = fd
+        self.metadata = metadata
+    }
+
     deinit { close(fd) }
+
+    func hold() { holds.add(1, ordering: .relaxed) }
+
+    /// True for the release that drops the last hold.
+    func release() -> Bool { holds.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 }
+}
+
+/// A restored directory's snapshot metadata, and whether it is applied yet.
+final class DirectoryMetadata: Sendable {
+    let components: [[UInt8]]
+    let node: Node
+    private let state = Mutex((deferred: false, applied: false))
+
+    init(components: [[UInt8]], node: Node) {
+        self.components = components
+        self.node = node
+    }
+
+    /// Set by the walker while it lists the directory (before its last hold is released): a
+    /// hard link's later name is linked into it at the end, so its metadata waits for that.
+    var deferred: Bool {
+        get { state.withLock { $0.deferred } }
+        set { state.withLock { $0.deferred = newValue } }
+    }
+
+    var applied: Bool {
+        get { state.withLock { $0.applied } }
+        set { state.withLock { $0.applied = newValue } }
+    }
 }
 
 /// Maps user and group names to this host's ids (cached); nil when the name does not exist here.
