@@ -226,7 +226,7 @@ ref_field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.arg
 REF_CONTENT=$(ref_field content_sha256)
 REF_META=$(ref_field meta_sha256)
 
-need=$(python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["bytes"]) * 6)' "$MANIFEST")
+need=$(python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["bytes"]) * 10)' "$MANIFEST")
 avail=$(df -B1 --output=avail "$BENCH_DIR" | tail -1 | tr -d ' ')
 if [ "$avail" -lt "$need" ]; then
     say "warning: $((avail / 1048576)) MiB free in $BENCH_DIR, about $((need / 1048576)) MiB wanted"
@@ -358,19 +358,23 @@ check_tree() {
     fi
 }
 
-# ext4 without a journal (no /proc/fs/jbd2 entry for its device) passes over the inodes freed in
-# the last 60 s when it allocates new ones (fs/ext4/ialloc.c, recently_deleted()): a restore that
-# starts right after the previous tool's restored tree was removed pays a search through ~150,000
-# such inodes, and which tool pays how much depends on the order of the run.  On such a file
-# system each timed restore starts at least 61 s after the last removal.  (With a journal, ext4
-# does not do this, and nothing waits.)  SETTLE is set with the machine facts below.
+# ext4 without a journal (no /proc/fs/jbd2 entry for its device) passes over recently freed
+# inodes when it allocates new ones (fs/ext4/ialloc.c, recently_deleted()): for 60 s after the
+# removal, and for 360 s (RECENTCY_MIN 60 + RECENTCY_DIRTY 300) once the inode-table block that
+# holds them is dirty -- which the restore's own allocations in that block make it.  Every
+# allocation then scans the group's bitmap from its start past each such inode: a restore that
+# starts within 6 minutes of removing a tree of ~150,000 files spends most of its system time
+# there (perf: find_inode_bit -> recently_deleted -> find_get_block_common, 22% of all samples of
+# a lockstep restore 61 s after the removal; 23.5 system s then, 12.2 after 400 s).  On such a
+# file system the restore group starts 361 s after the last removal, and the restored trees are
+# kept until the group ends, so that no restore follows a removal.  (With a journal, ext4 does
+# not do this, and nothing waits.)  SETTLE is set with the machine facts below.
 SETTLE=0
 
 # timed_restore RUN TOOL CWD TARGET CMD...: like timed, then checks TARGET against the fixture
 timed_restore() {
     local run=$1 tool=$2 cwd=$3 target=$4
     shift 4
-    if [ "$SETTLE" = 1 ]; then sync; sleep 61; fi
     measure "$run" "$tool" restore "$cwd" "$@"
     M_VERIFY=""
     if [ "$M_STATUS" = ok ]; then
@@ -521,8 +525,7 @@ bench_lockstep() {
     restore)
         if ! marked lockstep initial; then fail_all "$run" lockstep "initial backup failed" restore; return; fi
         fresh "$target"
-        timed_restore "$run" lockstep "$WORK" "$target" "$LOCKSTEP" restore "$(marker lockstep initial)" --repo "$repo" --password-file "$PWFILE" --target "$target"
-        rm -rf "$target" ;;
+        timed_restore "$run" lockstep "$WORK" "$target" "$LOCKSTEP" restore "$(marker lockstep initial)" --repo "$repo" --password-file "$PWFILE" --target "$target" ;;
     esac
 }
 
@@ -553,8 +556,7 @@ bench_restic() {
     restore)
         if ! marked restic initial; then fail_all "$run" restic "initial backup failed" restore; return; fi
         fresh "$target"
-        timed_restore "$run" restic "$WORK" "$target" restic --repo "$repo" restore "$(marker restic initial)" --target "$target"
-        rm -rf "$target" ;;
+        timed_restore "$run" restic "$WORK" "$target" restic --repo "$repo" restore "$(marker restic initial)" --target "$target" ;;
     esac
     unset RESTIC_PASSWORD_FILE RESTIC_CACHE_DIR
 }
@@ -585,8 +587,7 @@ bench_borg() {
     restore)
         if ! marked borg initial; then fail_all "$run" borg "initial backup failed" restore; return; fi
         fresh "$target"
-        timed_restore "$run" borg "$target" "$target" borg extract "$repo::initial"
-        rm -rf "$target" ;;
+        timed_restore "$run" borg "$target" "$target" borg extract "$repo::initial" ;;
     esac
     unset BORG_PASSPHRASE BORG_BASE_DIR BORG_RELOCATED_REPO_ACCESS_IS_OK BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK BORG_DISPLAY_PASSPHRASE
 }
@@ -614,8 +615,7 @@ bench_tar_zstd() {
     restore)
         if ! marked tar-zstd initial; then fail_all "$run" tar-zstd "initial backup failed" restore; return; fi
         fresh "$target"
-        timed_restore "$run" tar-zstd "$WORK" "$target" tar --zstd -xpf "$dir/level0.tar.zst" -C "$target"
-        rm -rf "$target" ;;
+        timed_restore "$run" tar-zstd "$WORK" "$target" tar --zstd -xpf "$dir/level0.tar.zst" -C "$target" ;;
     esac
 }
 
@@ -638,7 +638,6 @@ bench_cp() {  # the restore baseline: cp -a of the (pristine) fixture, read from
     fresh "$target"
     CACHE_TREE="$FIXTURE"
     timed_restore "$run" cp "$WORK" "$target" cp -a "$FIXTURE" "$target/"
-    rm -rf "$target"
 }
 
 # ---------------------------------------------------------------------------
@@ -752,7 +751,7 @@ bench_window() {
                 fi ;;
         esac
     done
-    rm -rf "$dst"
+    # $dst stays until the run ends: the in-place restore comes next (see SETTLE).
 }
 
 # inplace: an application snapshot of the working copy (untimed), its fingerprint, 1% drift,
@@ -842,7 +841,7 @@ fs_dev=${fs_line%% *}
 fs_type=${fs_line##* }
 if [ "$fs_type" = ext4 ] && [ -d /proc/fs/jbd2 ] && ! compgen -G "/proc/fs/jbd2/$(basename "$fs_dev")-*" >/dev/null; then
     SETTLE=1
-    info fs "ext4 without a journal ($fs_dev): each timed restore starts 61 s after the previous one's tree was removed (ext4 skips inodes freed in the last 60 s)"
+    info fs "ext4 without a journal ($fs_dev): the restores of a run start 361 s after the last removal and their trees are kept until all have run (ext4 skips inodes freed in the last 60 s, 360 s once their inode-table block is dirty)"
 elif [ -n "$fs_type" ]; then
     info fs "$fs_type ($fs_dev)"
 fi
@@ -962,8 +961,13 @@ for ((run = 1; run <= RUNS; run++)); do
         churn_tree "$run" "$SRC" "churn"
         run_group "$run" churn "${TOOL_LIST[@]}"
     fi
-    if want_phase restore; then run_group "$run" restore "${TOOL_LIST[@]}"; fi
-    rm -rf "$WORK"/*-repo "$WORK"/restore-* "$WORK"/tar-* "$WORK"/restic-cache "$WORK"/borg-base "$STATE"
+    if want_phase restore; then
+        # See SETTLE: nothing is removed from here until the group ends.
+        if [ "$SETTLE" = 1 ]; then say "waiting 361 s for ext4 to let go of the inodes freed last"; sync; sleep 361; fi
+        run_group "$run" restore "${TOOL_LIST[@]}"
+    fi
+    # The restored trees stay until the run ends (see SETTLE); repositories hold few inodes.
+    rm -rf "$WORK"/*-repo "$WORK"/tar-* "$WORK"/restic-cache "$WORK"/borg-base "$STATE"
     if want_phase window; then
         window_tools=(rsync)
         want_tool lockstep && window_tools+=(lockstep)
@@ -976,7 +980,7 @@ for ((run = 1; run <= RUNS; run++)); do
         run_single "$run" btrfs bench_btrfs lockstep
         btrfs_teardown
     fi
-    rm -rf "$WORK"/*-repo "$WORK/etc-btrfs" "$SRC_PARENT"
+    rm -rf "$WORK"/*-repo "$WORK/etc-btrfs" "$WORK"/restore-* "$SRC_PARENT"
 done
 
 # ---------------------------------------------------------------------------
