@@ -87,8 +87,7 @@ package final class Restorer: Sendable {
         let rootFD: Int32
         init(rootFD: Int32) { self.rootFD = rootFD }
         var summary = RestoreSummary()
-        /// Every restored directory, in creation order; those whose metadata was not applied
-        /// when their last entry was created get it at the end.
+        /// Every restored directory, in creation order; the deferred ones get their metadata at the end.
         var directories: [DirectoryMetadata] = []
         /// Errors applying directory metadata on the walker's or a worker's thread.
         let metadataErrors = Atomic<Int>(0)
@@ -186,12 +185,13 @@ package final class Restorer: Sendable {
         if let error = fatal.withLock({ $0 }) { throw error }
 
         linkPending(state, failed: failedFiles.withLock { $0 })
-        // The metadata of directories not done yet (a hard link's later name was linked in, or
-        // the walk failed), children before parents (reverse of creation order). Consecutive
-        // directories share most of their path: the open chain is kept, not reopened from the root.
+        // Every other directory got its metadata when its last hold was released. Those a hard
+        // link's later name was linked into get it now, children before parents (reverse of
+        // creation order). Consecutive directories share most of their path: the open chain is
+        // kept, not reopened from the root.
         let chain = DirectoryChain(root: rootFD)
         defer { chain.closeAll() }
-        for work in state.directories.reversed() where !work.applied {
+        for work in state.directories.reversed() where work.deferred.load(ordering: .relaxed) {
             do {
                 let fd = try chain.open(work.components)
                 try applyMetadata(fd: fd, node: work.node, path: display(work.components), options: options)
@@ -322,7 +322,7 @@ package final class Restorer: Sendable {
                 // changes the directory, so its metadata waits for that.
                 try removeExisting(name, in: dirFD, path: path, options: options)
                 state.pendingLinks.append(PendingLink(source: first, target: components))
-                dir.metadata?.deferred = true
+                dir.metadata?.deferred.store(true, ordering: .relaxed)
                 return
             }
             // The worker creates it (see `restoreFile`): file creation is most of a restore's
@@ -351,14 +351,13 @@ package final class Restorer: Sendable {
     /// the last applies the directory's metadata through its open descriptor: nothing changes in
     /// it any more, and a directory done early is not opened again by the pass at the end.
     private func release(_ dir: DirectoryHandle, options: RestoreOptions, state: WalkState) {
-        guard dir.release(), let metadata = dir.metadata, !metadata.deferred else { return }
+        guard dir.release(), let metadata = dir.metadata, !metadata.deferred.load(ordering: .relaxed) else { return }
         do {
             try applyMetadata(fd: dir.fd, node: metadata.node, path: display(metadata.components), options: options)
         } catch {
             reporter.error(path: display(metadata.components), "\(error)")
             state.metadataErrors.add(1, ordering: .relaxed)
         }
-        metadata.applied = true
     }
 
     /// Opens a directory below `root` one component at a time, never following a symlink.
@@ -641,27 +640,18 @@ final class DirectoryHandle: Sendable {
     func release() -> Bool { holds.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 }
 }
 
-/// A restored directory's snapshot metadata, and whether it is applied yet.
+/// A restored directory's snapshot metadata.
 final class DirectoryMetadata: Sendable {
     let components: [[UInt8]]
     let node: Node
-    private let state = Mutex((deferred: false, applied: false))
+    /// Set by the walker while it lists the directory, before its hold is released (the release
+    /// orders it for the thread that drops the last hold): a hard link's later name is linked
+    /// into it at the end, so its metadata waits for that.
+    let deferred = Atomic<Bool>(false)
 
     init(components: [[UInt8]], node: Node) {
         self.components = components
         self.node = node
-    }
-
-    /// Set by the walker while it lists the directory (before its last hold is released): a
-    /// hard link's later name is linked into it at the end, so its metadata waits for that.
-    var deferred: Bool {
-        get { state.withLock { $0.deferred } }
-        set { state.withLock { $0.deferred = newValue } }
-    }
-
-    var applied: Bool {
-        get { state.withLock { $0.applied } }
-        set { state.withLock { $0.applied = newValue } }
     }
 }
 
