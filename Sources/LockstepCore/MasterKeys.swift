@@ -8,6 +8,11 @@ package struct MasterKeys: @unchecked Sendable {  // SymmetricKey is immutable
     package let encryption: SymmetricKey
     package let mac: SymmetricKey
     package let chunkerSeed: SymmetricKey
+    /// HMAC-SHA256 keyed with `mac`, nothing hashed yet: each blob id starts from a copy of it.
+    /// Keying hashes a padded block twice and allocates both hashers; for a small blob (a tree,
+    /// a file of a few kilobytes) that was a fifth of the time spent loading it. A copy shares
+    /// the hashers until its first update copies them (copy-on-write), so threads may copy it.
+    private let keyedMAC: HMAC<SHA256>
 
     package static func generate() -> MasterKeys {
         MasterKeys(
@@ -20,6 +25,7 @@ package struct MasterKeys: @unchecked Sendable {  // SymmetricKey is immutable
         self.encryption = encryption
         self.mac = mac
         self.chunkerSeed = chunkerSeed
+        keyedMAC = HMAC<SHA256>(key: mac)
     }
 
     /// 96 bytes: encryption ‖ mac ‖ chunker seed.
@@ -38,7 +44,7 @@ package struct MasterKeys: @unchecked Sendable {  // SymmetricKey is immutable
     /// A blob's id: HMAC-SHA256 of its plaintext under the repository's MAC key, so an id says
     /// nothing about the content to anyone without the key.
     package func blobID(of data: UnsafeRawBufferPointer) -> BlobID {
-        var mac = HMAC<SHA256>(key: self.mac)
+        var mac = keyedMAC
         mac.update(data: data)
         return BlobID(bytes: mac.finalize().withUnsafeBytes { Array($0) })
     }

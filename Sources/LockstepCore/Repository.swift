@@ -372,7 +372,8 @@ package final class Repository: Sendable {
     /// Opens, decompresses (into `scratch`) and re-hashes sealed bytes; throws `.damaged` naming the pack.
     private static func withUnpacked<R>(sealed: Data, id: BlobID, entry: IndexEntry, pack: BlobID, keys: MasterKeys,
                                         scratch: ZstdDecompressor, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-        let damaged = LockstepError(.damaged, "blob \(id.short) in pack \(pack.short) is damaged")
+        // Built only on a failure: formatting two ids for every blob cost more than checking a tree.
+        var damaged: LockstepError { LockstepError(.damaged, "blob \(id.short) in pack \(pack.short) is damaged") }
         guard let plain = try? keys.open(sealed) else { throw damaged }
         return try plain.withUnsafeBytes { plainBytes in
             let data: UnsafeRawBufferPointer
