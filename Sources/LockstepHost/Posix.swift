@@ -12,8 +12,11 @@ package enum Posix {
     }
 
     package static func withCString<R>(_ path: [UInt8], _ body: (UnsafePointer<CChar>) throws -> R) rethrows -> R {
-        try (path + [0]).withUnsafeBufferPointer { buf in
-            try buf.withMemoryRebound(to: CChar.self) { try body($0.baseAddress!) }
+        // On the stack, not a new array: called for every entry a walk or a restore touches.
+        try withUnsafeTemporaryAllocation(of: CChar.self, capacity: path.count + 1) { buf in
+            path.withUnsafeBytes { UnsafeMutableRawBufferPointer(buf).copyMemory(from: $0) }
+            buf[path.count] = 0
+            return try body(buf.baseAddress!)
         }
     }
 
