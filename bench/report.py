@@ -206,9 +206,10 @@ def render(args):
       "then the timed `lockstep restore SNAPSHOT --in-place --no-safety-snapshot`; the data directory must then match "
       "the fingerprint. Compared with lockstep's full restore into an empty directory.")
     w("")
-    w("Before **every** timed command: `sync; echo 1 > /proc/sys/vm/drop_caches`, then the command's source tree is "
-      "read once (`tar cf - TREE | cat > /dev/null`), so every tool starts with the source in the page cache and its "
-      "repository not. Each command runs under `/usr/bin/time -v`: CPU is user+sys of the command and all its "
+    w("Before **every** timed command: `sync; echo 1 > /proc/sys/vm/drop_caches`, then the command's input is "
+      "read once (`tar cf - TREE | cat > /dev/null`): a backup's is the working copy (its repository is not read), a "
+      "restore's is the tool's repository and local cache (`cp -a`'s the fixture), an in-place restore's the data "
+      "directory and the repository. Every tool starts with its input in the page cache. Each command runs under `/usr/bin/time -v`: CPU is user+sys of the command and all its "
       "children, peak RSS is \"Maximum resident set size\" (the largest single process of the tree). Wall time is "
       "measured around the command **plus a trailing `sync`**, so data a tool left dirty in the page cache is "
       "counted. Repository size is `du -sb` of the repository (for tar, the archive) right after the initial backup. "

@@ -25,7 +25,7 @@
 #   btrfs    the same with lockstep backup --fs-snapshot btrfs on a loop-mounted btrfs
 #   inplace  lockstep restore --in-place of an application snapshot after 1% drift
 # Every timed command starts from the same cache state: sync, drop the page cache,
-# re-read the source tree.  Figures are medians over the runs; a tool that is missing or
+# re-read its input (a backup: the working copy; a restore: the repository).  Figures are medians over the runs; a tool that is missing or
 # fails gets "failed" cells, never a number.
 # Writes docs/benchmarks.md (or --out) and prints the result tables.
 set -euo pipefail
@@ -237,7 +237,10 @@ fi
 # make_fixture.py --churn expects; its name stays the fixture's (for the restore checks).
 SRC_PARENT="$WORK/src"
 SRC="$SRC_PARENT/$FIXTURE_NAME"
-CACHE_TREE="$SRC"                  # what prepare_cache re-reads: the source of the next command
+# What prepare_cache re-reads: the input of the next command.  A backup's is the working copy; a
+# restore's is the tool's repository (and its local cache), as cp -a's is the fixture: every
+# restore then reads its input from the page cache, cp -a included.
+CACHE_TREE=("$SRC")
 
 # ---------------------------------------------------------------------------
 # measuring
@@ -251,7 +254,11 @@ fi
 prepare_cache() {
     sync
     if [ "$DROP_OK" = 1 ]; then echo 1 >/proc/sys/vm/drop_caches; fi
-    tar cf - -C "$(dirname "$CACHE_TREE")" "$(basename "$CACHE_TREE")" | cat >/dev/null
+    local tree
+    for tree in "${CACHE_TREE[@]}"; do
+        [ -e "$tree" ] && tar cf - -C "$(dirname "$tree")" "$(basename "$tree")" | cat >/dev/null
+    done
+    return 0
 }
 
 printf 'run\ttool\tphase\tstatus\twall_s\tuser_s\tsys_s\tmaxrss_kb\trepo_bytes\tnote\tverify\n' >"$RESULTS"
@@ -525,6 +532,7 @@ bench_lockstep() {
     restore)
         if ! marked lockstep initial; then fail_all "$run" lockstep "initial backup failed" restore; return; fi
         fresh "$target"
+        CACHE_TREE=("$repo")
         timed_restore "$run" lockstep "$WORK" "$target" "$LOCKSTEP" restore "$(marker lockstep initial)" --repo "$repo" --password-file "$PWFILE" --target "$target" ;;
     esac
 }
@@ -556,6 +564,7 @@ bench_restic() {
     restore)
         if ! marked restic initial; then fail_all "$run" restic "initial backup failed" restore; return; fi
         fresh "$target"
+        CACHE_TREE=("$repo" "$WORK/restic-cache")
         timed_restore "$run" restic "$WORK" "$target" restic --repo "$repo" restore "$(marker restic initial)" --target "$target" ;;
     esac
     unset RESTIC_PASSWORD_FILE RESTIC_CACHE_DIR
@@ -587,6 +596,7 @@ bench_borg() {
     restore)
         if ! marked borg initial; then fail_all "$run" borg "initial backup failed" restore; return; fi
         fresh "$target"
+        CACHE_TREE=("$repo" "$WORK/borg-base")
         timed_restore "$run" borg "$target" "$target" borg extract "$repo::initial" ;;
     esac
     unset BORG_PASSPHRASE BORG_BASE_DIR BORG_RELOCATED_REPO_ACCESS_IS_OK BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK BORG_DISPLAY_PASSPHRASE
@@ -615,6 +625,7 @@ bench_tar_zstd() {
     restore)
         if ! marked tar-zstd initial; then fail_all "$run" tar-zstd "initial backup failed" restore; return; fi
         fresh "$target"
+        CACHE_TREE=("$dir/level0.tar.zst")
         timed_restore "$run" tar-zstd "$WORK" "$target" tar --zstd -xpf "$dir/level0.tar.zst" -C "$target" ;;
     esac
 }
@@ -636,7 +647,7 @@ bench_cp() {  # the restore baseline: cp -a of the (pristine) fixture, read from
     local run=$1 group=$2 target="$WORK/restore-cp"
     [ "$group" = restore ] || return 0
     fresh "$target"
-    CACHE_TREE="$FIXTURE"
+    CACHE_TREE=("$FIXTURE")
     timed_restore "$run" cp "$WORK" "$target" cp -a "$FIXTURE" "$target/"
 }
 
@@ -768,6 +779,7 @@ bench_inplace() {
     want=$(treesum_of "$SRC")
     churn_tree "$run" "$SRC" "in-place drift"
     js="$LOGDIR/lockstep.inplace.$run.json"
+    CACHE_TREE=("$SRC" "$repo")  # its inputs: the data directory it compares, the repository
     MEASURE_STDOUT="$js" measure "$run" lockstep inplace "$WORK" "$LOCKSTEP" restore "$snap" --repo "$repo" --password-file "$PWFILE" --in-place "${SVC[@]}" --no-safety-snapshot --json
     M_VERIFY=""
     if [ "$M_STATUS" = ok ]; then
@@ -824,7 +836,7 @@ bench_btrfs() {
         fail_all "$run" lockstep "parent application backup with --fs-snapshot btrfs failed" fsbackup fswindow
     else
         churn_tree "$run" "$data" "btrfs churn"
-        CACHE_TREE="$data"
+        CACHE_TREE=("$data")
         app_window "$run" fsbackup fswindow "$repo" "$cfg" --fs-snapshot btrfs || true
     fi
     btrfs_teardown
@@ -858,7 +870,7 @@ info mem "$(free -h | awk '/^Mem:/ {print $2 " total, " $7 " available at start"
 info kernel "$(uname -srm)"
 info disk "$(df -hT "$BENCH_DIR" | awk 'NR==2 {print $1 " (" $2 "), " $3 " size, " $5 " free, mounted on " $7}')"
 if [ "$DROP_OK" = 1 ]; then
-    info cache_policy "dropped before every timed command (echo 1 > /proc/sys/vm/drop_caches), then source re-read"
+    info cache_policy "dropped before every timed command (echo 1 > /proc/sys/vm/drop_caches), then its input re-read (a restore: the repository)"
 else
     info cache_policy "could NOT be dropped (not root?): source re-read before every timed command, repositories may be cached"
 fi
