@@ -4,7 +4,7 @@ package import Foundation
 /// The repository's secret material, generated once at `init` and never stored in the clear:
 /// an AES-256-GCM key for every stored object, an HMAC-SHA256 key for blob ids, and the seed
 /// of the chunker's gear table.
-package struct MasterKeys: @unchecked Sendable {  // SymmetricKey is immutable
+package struct MasterKeys: @unchecked Sendable {  // SymmetricKey is immutable; keyedMAC is only copied
     package let encryption: SymmetricKey
     package let mac: SymmetricKey
     package let chunkerSeed: SymmetricKey
