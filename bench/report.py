@@ -209,11 +209,12 @@ def render(args):
     w("Before **every** timed command: `sync; echo 1 > /proc/sys/vm/drop_caches`, then the command's input is "
       "read once (`tar cf - TREE | cat > /dev/null`): a backup's is the working copy (its repository is not read), a "
       "restore's is the tool's repository and local cache (`cp -a`'s the fixture), an in-place restore's the data "
-      "directory and the repository. Every tool starts with its input in the page cache. Each command runs under `/usr/bin/time -v`: CPU is user+sys of the command and all its "
-      "children, peak RSS is \"Maximum resident set size\" (the largest single process of the tree). Wall time is "
-      "measured around the command **plus a trailing `sync`**, so data a tool left dirty in the page cache is "
-      "counted. Repository size is `du -sb` of the repository (for tar, the archive) right after the initial backup. "
-      "The order of the tools rotates from run to run within each phase.")
+      "directory and the repository. Every tool starts with its input in the page cache. Each command runs under "
+      "`/usr/bin/time -v`: CPU is user+sys of the command and all its children, peak RSS is \"Maximum resident set "
+      "size\" (the largest single process of the tree). Wall time is measured around the command **plus a trailing "
+      "`sync`**, so data a tool left dirty in the page cache is counted. Repository size is `du -sb` of the "
+      "repository (for tar, the archive) right after the initial backup. The order of the tools rotates from run to "
+      "run within each phase.")
     w("")
     churns = sorted((k.split(":", 1)[1], v) for k, v in info.items() if k.startswith("churn:"))
     if churns:

@@ -24,9 +24,9 @@
 #            the hand procedures (tar cpzf; rsync while running, then a second rsync pass)
 #   btrfs    the same with lockstep backup --fs-snapshot btrfs on a loop-mounted btrfs
 #   inplace  lockstep restore --in-place of an application snapshot after 1% drift
-# Every timed command starts from the same cache state: sync, drop the page cache,
-# re-read its input (a backup: the working copy; a restore: the repository).  Figures are medians over the runs; a tool that is missing or
-# fails gets "failed" cells, never a number.
+# Every timed command starts from the same cache state: sync, drop the page cache, re-read
+# its input (a backup: the working copy; a restore: the repository).  Figures are medians
+# over the runs; a tool that is missing or fails gets "failed" cells, never a number.
 # Writes docs/benchmarks.md (or --out) and prints the result tables.
 set -euo pipefail
 
